@@ -1,0 +1,46 @@
+"""Model cards for exported graphs: what the runtime needs to feed and read a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from revive.runtime.card import ModelCard, TensorSpec
+
+__all__ = ["OUTPUT_CHANNELS", "make_card", "producer_versions"]
+
+# Output name == role; channels per role.
+OUTPUT_CHANNELS = {"rgb": 3, "restored": 1, "mask": 1}
+INPUT_NAME = "gray"
+
+
+def producer_versions() -> dict[str, str]:
+    import onnx
+    import torch
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        revive_version = version("revive")
+    except PackageNotFoundError:
+        revive_version = "unknown"
+    return {"revive": revive_version, "torch": torch.__version__, "onnx": onnx.__version__}
+
+
+def make_card(*, task: str, architecture: str, color_space: str, image_size: int, output_roles: list[str],
+              batch: dict[str, int], precision: str, opset: int, checkpoint_sha256: str | dict[str, str],
+              build: dict[str, Any] | None = None) -> ModelCard:
+    s = image_size
+    return ModelCard(
+        task=task,
+        architecture=architecture,
+        color_space=color_space,
+        image_size=s,
+        inputs=[TensorSpec(INPUT_NAME, "gray", "uint8", ["batch", 1, s, s])],
+        outputs=[TensorSpec(role, role, "uint8", ["batch", OUTPUT_CHANNELS[role], s, s]) for role in output_roles],
+        batch=batch,
+        precision=precision,
+        opset=opset,
+        checkpoint_sha256=checkpoint_sha256,
+        producer=producer_versions(),
+        build=build or {},
+    )

@@ -1,0 +1,141 @@
+"""Checkpoint -> ONNX: uint8 gray in, uint8 pictures out, dynamic batch, model card inside.
+
+Run as ``python export/to_onnx.py CKPT [-o out.onnx] [--fp16]`` or
+``python -m revive.export.to_onnx``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import onnx
+import torch
+
+from revive.runtime.card import CARD_KEY, ModelCard
+from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
+
+from .cards import make_card
+from .graph import ColorizeGraph
+
+__all__ = ["DEFAULT_OPSET", "export_checkpoint", "export_graph", "main"]
+
+log = logging.getLogger(__name__)
+DEFAULT_OPSET = 18
+DEFAULT_MAX_BATCH = 64
+
+
+def graph_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A checkpoint's network wrapped into its export graph, and the card fields it implies."""
+    payload = load_checkpoint(path)
+    config = payload["config"]
+    net = build_model(config, payload["model"]).eval()
+    task = config.get("task", "colorize")
+    if task != "colorize":
+        raise CheckpointError(f"{path}: task {task!r} has no exporter yet")
+    graph = ColorizeGraph(net, config["color_space"]).eval()
+    fields = dict(task="colorize", architecture=config["architecture"], color_space=config["color_space"],
+                  image_size=int(config["image_size"]), output_roles=["rgb"],
+                  checkpoint_sha256=file_sha256(path))
+    return graph, fields
+
+
+def export_graph(graph: torch.nn.Module, card: ModelCard, out: str | Path) -> ModelCard:
+    """Export a uint8-in/uint8-out graph with a dynamic batch and write it with its card."""
+    out = Path(out)
+    s, max_batch = card.image_size, card.batch["max"]
+    example = torch.randint(0, 256, (2, 1, s, s), dtype=torch.uint8)
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            graph, (example,), dynamo=True, input_names=[card.input.name],
+            output_names=[o.name for o in card.outputs], dynamic_shapes={"gray": {0: batch}},
+            opset_version=card.opset, external_data=False, verbose=False,
+        )
+    model = program.model_proto
+    set_card(model, card)
+    onnx.checker.check_model(model, full_check=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, out)
+    return card
+
+
+def set_card(model: onnx.ModelProto, card: ModelCard) -> None:
+    for prop in list(model.metadata_props):
+        if prop.key == CARD_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, card.to_json()
+
+
+def save_model(model: onnx.ModelProto, out: Path) -> None:
+    from revive.runtime.files import write_atomic
+
+    write_atomic(out, model.SerializeToString())
+
+
+def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, opset: int = DEFAULT_OPSET,
+                      max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
+    """Checkpoint -> FP32 ONNX at ``out`` (and, with ``fp16``, the FP16 twin at ``out``)."""
+    graph, fields = graph_from_checkpoint(ckpt)
+    card = make_card(**fields, batch={"min": 1, "opt": min(32, max_batch), "max": max_batch},
+                     precision="fp32", opset=opset)
+    out = Path(out)
+    if not fp16:
+        return export_graph(graph, card, out)
+    fp32_path = out.with_name(out.stem + ".fp32.onnx")
+    export_graph(graph, card, fp32_path)
+    return write_fp16(fp32_path, out)
+
+
+def write_fp16(fp32_path: str | Path, out: str | Path) -> ModelCard:
+    from revive.runtime.card import card_from_onnx_metadata
+
+    from .fp16 import convert_to_fp16  # noqa: PLC0415
+
+    model = onnx.load(str(fp32_path))
+    card = card_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, fp32_path)
+    card = card.replace(precision="fp16")
+    half = convert_to_fp16(model)
+    set_card(half, card)
+    onnx.checker.check_model(half, full_check=True)
+    save_model(half, Path(out))
+    return card
+
+
+def default_output(ckpt: str | Path, fp16: bool) -> Path:
+    ckpt = Path(ckpt)
+    return ckpt.with_name(ckpt.stem + (".fp16.onnx" if fp16 else ".onnx"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="to_onnx", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a revive checkpoint (.pt)")
+    parser.add_argument("-o", "--output", help="output .onnx (default: beside the checkpoint)")
+    parser.add_argument("--fp16", action="store_true",
+                        help="write an FP16 model (networks in FP16, I/O and colour maths unchanged); "
+                             "the FP32 model is written beside it as NAME.fp32.onnx")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                        help="largest batch the graph accepts (default %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = Path(args.output) if args.output else default_output(args.checkpoint, args.fp16)
+    try:
+        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, opset=args.opset, max_batch=args.max_batch)
+    except CheckpointError as exc:
+        print(f"to_onnx: {exc}", file=sys.stderr)
+        return 2
+    log.info("wrote %s (%s %s, %s, batch %d..%d)", out, card.task, card.architecture, card.precision,
+             card.batch["min"], card.batch["max"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
