@@ -1,0 +1,157 @@
+"""Training data: where examples come from, how they split, and how one becomes tensors.
+
+Sources (``--data``):
+
+- ``sample``: the built-in set (train/sample.py), no download.
+- ``DIR`` holding ``color/`` and ``gray/``: paired images matched by relative
+  path and stem (the public landscape colour/grayscale set's layout).
+- ``DIR``: any folder of colour images, searched recursively; the grayscale
+  input is made on the fly (Pillow's BT.601 luma, as the runtime does).
+
+Randomness is a pure function of ``(seed, epoch, index)``: a data-loader worker
+needs no shared state, and a resumed run draws exactly what the uninterrupted
+run would have drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from revive.runtime.color import rgb_to_gray
+
+from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
+
+__all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "load_item", "split_items", "square_crop"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class DataError(ValueError):
+    """A data source is missing, empty, or laid out in a way revive does not read."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One example's source. ``key`` is stable across machines (relative path or sample id)."""
+
+    key: str
+    group: str
+    color: str = ""  # colour image path
+    gray: str = ""  # paired grayscale (or damaged) input path; '' = derive from colour
+    photo: str = ""  # built-in sample photo name
+    crop: tuple[int, int, int] | None = None  # (top, left, side) for sample crops
+
+
+def discover(data: str | Path) -> list[Item]:
+    """All examples of a data source, in a stable order."""
+    if str(data) == "sample":
+        return [Item(key=f"sample:{p}:{i}", group=p, photo=p, crop=c)
+                for p in SAMPLE_PHOTOS for i, c in enumerate(sample_crops(p))]
+    root = Path(data)
+    if root.suffix.lower() == ".csv":
+        from .csv_data import discover_csv
+
+        return discover_csv(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (use 'sample' for the built-in set)")
+    if (root / "color").is_dir() and (root / "gray").is_dir():
+        return _discover_paired(root)
+    items = [Item(key=str(p.relative_to(root)), group=str(p.relative_to(root)), color=str(p))
+             for p in _images_under(root)]
+    if not items:
+        raise DataError(f"{root}: no images with extensions {', '.join(IMAGE_EXTENSIONS)}")
+    return items
+
+
+def _images_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _discover_paired(root: Path) -> list[Item]:
+    grays = {p.relative_to(root / "gray").with_suffix(""): p for p in _images_under(root / "gray")}
+    items, unmatched = [], 0
+    for color in _images_under(root / "color"):
+        rel = color.relative_to(root / "color").with_suffix("")
+        gray = grays.get(rel)
+        if gray is None:
+            unmatched += 1
+            continue
+        items.append(Item(key=str(rel), group=str(rel), color=str(color), gray=str(gray)))
+    if not items:
+        raise DataError(f"{root}: no colour image in color/ has a gray/ twin with the same name")
+    if unmatched:
+        import logging
+
+        logging.getLogger(__name__).warning("%s: %d colour images have no gray twin and are skipped",
+                                            root, unmatched)
+    return items
+
+
+def split_items(items: list[Item], val_fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
+    """Deterministic train/validation split by group (a group never straddles the split)."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    groups = sorted({it.group for it in items})
+    if val_fraction == 0 or len(groups) < 2:
+        return list(items), []
+    order = np.random.default_rng(seed).permutation(len(groups))
+    n_val = min(len(groups) - 1, max(1, math.ceil(val_fraction * len(groups))))
+    val_groups = {groups[i] for i in order[:n_val]}
+    return [it for it in items if it.group not in val_groups], [it for it in items if it.group in val_groups]
+
+
+def _read_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def _read_gray(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("L"))
+
+
+def square_crop(h: int, w: int, rng: np.random.Generator | None) -> tuple[int, int, int]:
+    """A random square (60-100 % of the short side) for training; the centre square otherwise."""
+    short = min(h, w)
+    if rng is None:
+        return (h - short) // 2, (w - short) // 2, short
+    side = max(1, int(rng.uniform(0.6, 1.0) * short))
+    return int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1)), side
+
+
+def _resize(array: np.ndarray, size: int) -> np.ndarray:
+    if array.shape[0] == size and array.shape[1] == size:
+        return array
+    return np.asarray(Image.fromarray(array).resize((size, size), Image.BICUBIC))
+
+
+def load_item(item: Item, size: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+    """(gray uint8 SxS, colour uint8 SxSx3) for one example; ``rng`` None = validation view.
+
+    Training views take a random square crop (sample crops are already drawn) and
+    a random horizontal flip.
+    """
+    if item.photo:
+        top, left, side = item.crop
+        color = sample_photo(item.photo)[top:top + side, left:left + side]
+        gray = None
+    else:
+        color = _read_rgb(item.color)
+        gray = _read_gray(item.gray) if item.gray else None
+        if gray is not None and gray.shape != color.shape[:2]:
+            raise DataError(f"{item.gray}: size {gray.shape[::-1]} differs from its colour twin "
+                            f"{item.color} {color.shape[1::-1]}")
+        top, left, side = square_crop(*color.shape[:2], rng)
+        color = color[top:top + side, left:left + side]
+        gray = None if gray is None else gray[top:top + side, left:left + side]
+    if rng is not None and rng.random() < 0.5:
+        color = color[:, ::-1]
+        gray = None if gray is None else gray[:, ::-1]
+    color = _resize(np.ascontiguousarray(color), size)
+    gray = rgb_to_gray(color) if gray is None else _resize(np.ascontiguousarray(gray), size)
+    return gray, color
