@@ -1,0 +1,70 @@
+"""Native-resolution output: the model's chroma, upsampled, on the input's own luminance.
+
+The models see an S x S view of the photo; the user wants the photo back at its own
+size and sharpness. Colour carries little detail, luminance carries nearly all of it,
+so the model's RGB output is turned into Pillow's YCbCr, its Cb and Cr planes are
+upsampled (bicubic) to the input's size, and merged with the input's full-size Y.
+
+Why the output's luminance *is* the input's: Pillow's ``convert("L")`` is BT.601
+luma (``L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16``), and the Y of Pillow's
+YCbCr is the same BT.601 luma, so merging the input's gray as Y and converting back
+to RGB gives a picture whose ``convert("L")`` is the input's gray, up to integer
+rounding (+-1). The one place this fails is gamut clipping: a saturated chroma on a
+very bright or very dark pixel asks for R, G or B outside 0..255, and clipping
+changes the luma. Those pixels (found by comparing luma, usually none or a few) get
+their chroma scaled down just enough to stay in gamut, which keeps their luma.
+Everything else runs in Pillow's C code.
+
+For restore models the restored luminance (upsampled) replaces the input's only
+where the damage mask (upsampled bilinearly, threshold 0.5) says so; undamaged
+pixels keep the input's full-resolution gray exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["MASK_THRESHOLD", "apply_restore", "colorize_native", "fix_gamut"]
+
+MASK_THRESHOLD = 128  # uint8 mask: 0.5 on the 0..255 scale
+_UP = Image.Resampling.BICUBIC
+# Pillow's YCbCr -> RGB (ITU-R BT.601, full range): R, G, B = Y + a*Cb' + b*Cr'.
+_CHROMA_TO_RGB = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], dtype=np.float32)
+
+
+def apply_restore(native: Image.Image, restored: np.ndarray, mask: np.ndarray) -> Image.Image:
+    """Lay the restored S x S gray on ``native`` where the S x S damage mask is set."""
+    size = native.size
+    mask_up = Image.fromarray(mask).resize(size, Image.Resampling.BILINEAR)
+    binary = mask_up.point(lambda v: 255 if v >= MASK_THRESHOLD else 0)
+    if binary.getbbox() is None:
+        return native
+    restored_up = Image.fromarray(restored).resize(size, _UP)
+    return Image.composite(restored_up, native, binary)
+
+
+def colorize_native(luma: Image.Image, rgb_small: np.ndarray) -> Image.Image:
+    """``luma`` (mode "L", any size) + model RGB (S x S x 3 uint8) -> RGB at ``luma``'s size."""
+    _, cb, cr = Image.fromarray(rgb_small, "RGB").convert("YCbCr").split()
+    size = luma.size
+    ycc = Image.merge("YCbCr", (luma, cb.resize(size, _UP), cr.resize(size, _UP)))
+    out = ycc.convert("RGB")
+    y = np.asarray(luma)
+    drift = np.abs(np.asarray(out.convert("L"), dtype=np.int16) - y)
+    if drift.max(initial=0) <= 1:
+        return out
+    rgb = np.array(out)
+    bad = drift > 1
+    rgb[bad] = fix_gamut(np.asarray(ycc)[bad])
+    return Image.fromarray(rgb, "RGB")
+
+
+def fix_gamut(ycc: np.ndarray) -> np.ndarray:
+    """K x 3 uint8 YCbCr -> K x 3 uint8 RGB with chroma scaled into gamut, luma kept."""
+    y = ycc[:, 0:1].astype(np.float32)
+    delta = (ycc[:, 1:3].astype(np.float32) - 128.0) @ _CHROMA_TO_RGB.T  # K x 3 offsets from Y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(delta > 0, (255.0 - y) / delta, np.where(delta < 0, -y / delta, np.inf))
+    scale = np.clip(room.min(axis=1, keepdims=True), 0.0, 1.0)
+    return np.clip(np.rint(y + scale * delta), 0, 255).astype(np.uint8)

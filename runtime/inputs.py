@@ -1,0 +1,120 @@
+"""Finding inputs and planning outputs: the input tree mirrored under the output folder.
+
+- A file given by name is an input whatever its extension; folders are searched
+  recursively for files with one of ``exts`` (case-insensitive), hidden files and
+  folders skipped, symlinked folders not followed.
+- A file ``A/B/x.tif`` found under input folder ``A`` is written to ``OUT/B/x.png``;
+  a file given by name goes to ``OUT/x.png``.
+- An output that resolves to an input, or that two inputs would share
+  (``x.jpg`` and ``x.png`` in one folder), is refused for that file with a reason.
+- An output folder inside an input folder is never searched, so a rerun does not
+  take its own outputs for inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_EXTS", "Job", "InputError", "find_inputs", "plan_jobs", "remove_stale_parts"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pnm", ".pbm")
+RESTORED_TAG = ".restored"
+
+
+class InputError(ValueError):
+    """An input path that does not exist or names nothing usable (a usage error)."""
+
+
+@dataclass
+class Job:
+    """One input and where its outputs go; ``status`` is pending, written, skipped or failed."""
+
+    source: Path
+    output: Path
+    restored: Path | None = None
+    status: str = "pending"
+    reason: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def fail(self, reason: str) -> None:
+        self.status, self.reason = "failed", reason
+
+
+def normalise_exts(exts: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({(e if e.startswith(".") else "." + e).lower() for e in exts}))
+
+
+def find_inputs(paths: list[Path], exts: tuple[str, ...], exclude: Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, its path relative to the output root) for every input, in a stable order."""
+    found: list[tuple[Path, Path]] = []
+    excluded = exclude.resolve() if exclude is not None else None
+    for root in paths:
+        if root.is_file():
+            found.append((root, Path(root.name)))
+        elif root.is_dir():
+            for folder, dirs, files in os.walk(root):
+                here = Path(folder)
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != excluded)
+                for name in sorted(files):
+                    if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
+                        found.append((here / name, (here / name).relative_to(root)))
+        elif root.exists():
+            raise InputError(f"{root}: neither a file nor a folder")
+        else:
+            raise InputError(f"{root}: no such file or folder")
+    return found
+
+
+def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_restored: bool = False,
+              overwrite: bool = False) -> list[Job]:
+    """One job per input; refused ones come back failed, done ones skipped (unless ``overwrite``)."""
+    suffix = "." + fmt
+    inputs = {src.resolve() for src, _ in found}
+    owners: dict[Path, Path] = {}
+    jobs = []
+    for src, rel in found:
+        out = out_root / rel.with_suffix(suffix)
+        restored = out.with_name(rel.stem + RESTORED_TAG + suffix) if save_restored else None
+        job = Job(src, out, restored)
+        jobs.append(job)
+        targets = [p for p in (out, restored) if p is not None]
+        clash = next((p for p in targets if p.resolve() in inputs), None)
+        if clash is not None:
+            job.fail(f"output {clash} would overwrite an input; choose another -o folder")
+            continue
+        owner = next((owners[p.resolve()] for p in targets if p.resolve() in owners), None)
+        if owner is not None:
+            job.fail(f"output {out} is also the output of {owner}; rename one of them")
+            continue
+        for p in targets:
+            owners[p.resolve()] = src
+        if not overwrite and all(p.is_file() for p in targets):
+            job.status = "skipped"
+    return jobs
+
+
+def remove_stale_parts(jobs: list[Job]) -> int:
+    """Delete temporary ``.NAME.*.part`` files a killed run left beside the outputs it owns."""
+    wanted: dict[Path, set[str]] = {}
+    for job in jobs:
+        for p in (job.output, job.restored):
+            if p is not None:
+                wanted.setdefault(p.parent, set()).add(p.name)
+    removed = 0
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") and entry.name.endswith(".part"):
+                target = entry.name[1:-len(".part")].rsplit(".", 1)[0]
+                if target in names:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+    if removed:
+        log.info("removed %d partial file(s) left by an interrupted run", removed)
+    return removed
