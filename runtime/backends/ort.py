@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..card import CardError, card_from_onnx_metadata
-from .base import Backend, BackendError
+from .base import Backend, BackendError, check_tensors
 
 __all__ = ["OrtBackend"]
 
@@ -51,6 +51,8 @@ class OrtBackend(Backend):
         except CardError as exc:
             raise BackendError(str(exc)) from None
         super().__init__(path, card)
+        tensors = [*self.session.get_inputs(), *self.session.get_outputs()]
+        check_tensors(path, card, {t.name: t.type.removeprefix("tensor(").rstrip(")") for t in tensors})
         self._cuda = "CUDAExecutionProvider" in self.session.get_providers()
         if use_cuda and not self._cuda:
             log.warning("%s: CUDA provider requested but the session fell back to CPU", path.name)

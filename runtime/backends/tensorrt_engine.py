@@ -1,0 +1,207 @@
+"""TensorRT backend: a serialized engine (``.engine``/``.plan``) and the card beside it.
+
+The engine is deserialized once; each of ``slots`` execution slots owns an
+execution context, a CUDA stream, pinned host buffers and device buffers sized
+for the profile's maximum batch, with every tensor bound by name. ``_run`` takes
+a free slot, so as many batches as there are slots run at once from different
+threads. Every TensorRT call that reports failure by its return value and every
+CUDA call is checked.
+
+``tensorrt`` is imported lazily (``tensorrt_rtx`` is accepted in its place: the
+calls used here are the same); CUDA memory goes through ``cuda_memory``
+(cuda-python or pycuda).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..card import CardError, ModelCard, read_card
+from .base import Backend, BackendError, check_tensors
+from .cuda_memory import CudaMemory, open_cuda_memory
+
+__all__ = ["DEFAULT_SLOTS", "TensorRTBackend", "import_tensorrt"]
+
+log = logging.getLogger(__name__)
+DEFAULT_SLOTS = 2
+TENSORRT_HINT = ("pip install tensorrt (TensorRT >= 10.12 Python bindings; needs an NVIDIA GPU and CUDA), "
+                 "or tensorrt_rtx; without TensorRT run the FP16 ONNX model instead "
+                 "(runtime-infer --engine NAME.fp16.onnx ...)")
+
+
+def import_tensorrt() -> Any:
+    """The ``tensorrt`` module, else ``tensorrt_rtx``; BackendError naming the package when neither."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        try:
+            import tensorrt_rtx as trt
+        except ImportError:
+            raise BackendError(f"TensorRT is not installed: {TENSORRT_HINT}") from None
+    return trt
+
+
+def rebuild_hint(path: Path, card: ModelCard) -> str:
+    source = card.build.get("source") or card.build.get("onnx") or "CKPT|ONNX"
+    return f"rebuild it here: python export/to_trt.py {source} -o {path} --force"
+
+
+class _Slot:
+    """One execution context + stream + buffers; used by one thread at a time."""
+
+    def __init__(self, engine: Any, memory: CudaMemory, tensors: dict[str, tuple[np.dtype, tuple[int, ...]]],
+                 input_name: str, max_batch: int) -> None:
+        self.memory = memory
+        self.input_name = input_name
+        self.host: dict[str, np.ndarray] = {}
+        self.device: dict[str, int] = {}
+        self._tokens: list[tuple[str, Any]] = []
+        self.context = engine.create_execution_context()
+        if self.context is None:
+            raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
+        self.stream, stream_token = memory.stream_create()
+        self._tokens.append(("stream", stream_token))
+        self._stream_token = stream_token
+        for name, (dtype, sample_shape) in tensors.items():
+            nbytes = max_batch * int(np.prod(sample_shape)) * dtype.itemsize
+            host, host_token = memory.host_empty(nbytes)
+            self._tokens.append(("host", host_token))
+            ptr, device_token = memory.device_alloc(nbytes)
+            self._tokens.append(("device", device_token))
+            self.host[name] = host.view(dtype)
+            self.device[name] = ptr
+            if not self.context.set_tensor_address(name, ptr):
+                raise BackendError(f"TensorRT refused the device address for tensor {name!r}")
+        self.shapes = {name: shape for name, (_, shape) in tensors.items()}
+
+    def run(self, gray: np.ndarray, outputs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        n = gray.shape[0]
+        memory, ctx = self.memory, self.context
+        staged = self.host[self.input_name][:gray.size]
+        staged[:] = gray.reshape(-1)
+        if not ctx.set_input_shape(self.input_name, tuple(gray.shape)):
+            raise BackendError(f"TensorRT rejected input shape {tuple(gray.shape)} for {self.input_name!r}")
+        views = {}
+        for name, _ in outputs:
+            expected = (n, *self.shapes[name])
+            got = tuple(ctx.get_tensor_shape(name))
+            if got != expected:
+                raise BackendError(f"TensorRT output {name!r} has shape {got}, expected {expected}")
+            views[name] = self.host[name][:int(np.prod(expected))]
+        memory.copy_htod(self.device[self.input_name], staged, self._stream_token)
+        if not ctx.execute_async_v3(self.stream):
+            raise BackendError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+        for name, view in views.items():
+            memory.copy_dtoh(view, self.device[name], self._stream_token)
+        memory.synchronize(self._stream_token)
+        # Copy out of the pinned buffers: the next batch on this slot overwrites them.
+        return {role: views[name].reshape(n, *self.shapes[name]).copy() for name, role in outputs}
+
+    def close(self) -> None:
+        self.context = None
+        for kind, token in reversed(self._tokens):
+            {"stream": self.memory.stream_destroy, "host": self.memory.free_host,
+             "device": self.memory.free_device}[kind](token)
+        self._tokens.clear()
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, path: str | Path, slots: int = DEFAULT_SLOTS) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise BackendError(f"{path}: no such engine file")
+        try:
+            card = read_card(path)
+        except CardError as exc:
+            raise BackendError(str(exc)) from None
+        trt = import_tensorrt()
+        self._trt = trt
+        self._memory = open_cuda_memory()
+        super().__init__(path, card)
+        self._slots: list[_Slot] = []
+        self._engine: Any = None
+        self._runtime: Any = None
+        self._free: queue.Queue[_Slot] = queue.Queue()
+        self._lock = threading.Lock()
+        with self._memory.activate():
+            self._logger = trt.Logger(trt.Logger.WARNING)
+            self._runtime = trt.Runtime(self._logger)
+            engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+            if engine is None:
+                raise BackendError(self._mismatch_message(path, card))
+            self._engine = engine
+            tensors = self._inspect(path, card)
+            try:
+                for _ in range(max(1, slots)):
+                    slot = _Slot(engine, self._memory, tensors, card.input.name, card.batch["max"])
+                    self._slots.append(slot)
+                    self._free.put(slot)
+            except BaseException:
+                self._close()
+                raise
+        self._outputs = [(o.name, o.role) for o in card.outputs]
+        log.info("%s: TensorRT %s on %s, %d slots, batch %d..%d", path.name, trt.__version__,
+                 self._memory.device_info(), len(self._slots), card.batch["min"], card.batch["max"])
+
+    def _mismatch_message(self, path: Path, card: ModelCard) -> str:
+        built = card.build.get("tensorrt_version", "an unknown version")
+        built_gpu = card.build.get("gpu_name", "an unknown GPU")
+        built_cc = card.build.get("compute_capability", "?")
+        here = self._memory.device_info()
+        return (f"{path}: TensorRT {self._trt.__version__} could not deserialize the engine (see its log above). "
+                f"It was built by TensorRT {built} for {built_gpu} (compute capability {built_cc}); this is "
+                f"TensorRT {self._trt.__version__} on {here}. Engines are tied to one TensorRT version and one "
+                f"compute capability: {rebuild_hint(path, card)}")
+
+    def _inspect(self, path: Path, card: ModelCard) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+        """Engine tensors by name -> (numpy dtype, per-sample shape); checked against the card."""
+        trt, engine = self._trt, self._engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        dtypes = {name: np.dtype(trt.nptype(engine.get_tensor_dtype(name))) for name in names}
+        check_tensors(path, card, {name: dtype.name for name, dtype in dtypes.items()})
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        if inputs != [card.input.name]:
+            raise BackendError(f"{path.name}: engine inputs {inputs}, the card says [{card.input.name!r}]")
+        low, _, high = (tuple(s) for s in engine.get_tensor_profile_shape(card.input.name, 0))
+        if low[0] > card.batch["min"] or high[0] < card.batch["max"]:
+            raise BackendError(f"{path.name}: the engine's profile covers batch {low[0]}..{high[0]}, the card says "
+                               f"{card.batch['min']}..{card.batch['max']}; {rebuild_hint(path, card)}")
+        tensors = {}
+        for spec in [*card.inputs, *card.outputs]:
+            shape = tuple(engine.get_tensor_shape(spec.name))[1:]
+            expected = tuple(int(d) for d in spec.shape[1:])
+            if any(d != -1 and d != e for d, e in zip(shape, expected)) or len(shape) != len(expected):
+                raise BackendError(f"{path.name}: tensor {spec.name!r} has shape {shape}, the card says {expected}")
+            tensors[spec.name] = (dtypes[spec.name], expected)
+        return tensors
+
+    @property
+    def providers(self) -> list[str]:
+        return [f"TensorRT {self._trt.__version__}"]
+
+    def _run(self, gray: np.ndarray) -> dict[str, np.ndarray]:
+        slot = self._free.get()
+        try:
+            with self._memory.activate():
+                return slot.run(gray, self._outputs)
+        finally:
+            self._free.put(slot)
+
+    def _close(self) -> None:
+        with self._lock:
+            slots, self._slots = self._slots, []
+            if not slots and self._engine is None:
+                return
+            with self._memory.activate():
+                for slot in slots:
+                    slot.close()
+                self._engine = None
+                self._runtime = None
