@@ -70,6 +70,6 @@ class ColorizeDataset(Dataset):
         return {
             "input": torch.from_numpy(encode_input(gray, self.color_space)),
             "target": torch.from_numpy(encode_target(color, self.color_space)),
-            "gray": torch.from_numpy(np.ascontiguousarray(gray))[None],
-            "color": torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1))),
+            "gray": torch.from_numpy(np.array(gray))[None],
+            "color": torch.from_numpy(np.array(color.transpose(2, 0, 1))),
         }
