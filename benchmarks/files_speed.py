@@ -1,0 +1,158 @@
+"""Files -> files speed of one pix2pix model: ONNX Runtime vs PyTorch eager through the same pipeline.
+
+Both backends are driven by ``revive.runtime.pipeline`` with the same 256 x 256 PNG
+inputs, batch size, worker threads and output settings, so the difference is the
+inference engine alone. Without ``--checkpoint`` a full-size pix2pix U-Net (54M
+parameters, random weights) is made. Prints and writes JSON with images/s for
+each and their ratio::
+
+    python -m revive.benchmarks.files_speed --images 64 --batch-size 8 \
+        --out benchmarks/results/cpu-2core/files_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def make_checkpoint(path: Path, image_size: int = 256) -> Path:
+    import torch
+
+    from revive.train.checkpoint import save_checkpoint
+    from revive.train.models import create_model
+
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 3, "out_channels": 3}
+    net = create_model("pix2pix_unet", **kwargs)
+    config = {"task": "colorize", "family": "pix2pix", "architecture": "pix2pix_unet", "model_kwargs": kwargs,
+              "color_space": "rgb", "image_size": image_size, "train": {}, "metrics": {}}
+    save_checkpoint(path, net, config)
+    return path
+
+
+def make_inputs(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` gray PNGs cut from scikit-image's sample photos (real content, so PNG costs are real)."""
+    from PIL import Image
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.camera()]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        im = Image.fromarray(photos[i % len(photos)]).convert("L")
+        w, h = im.size
+        crop = min(w, h) * (8 - i // len(photos) % 4) // 8
+        x, y = (w - crop) * (i % 3) // 2, (h - crop) * (i % 2)
+        im = im.crop((x, y, x + crop, y + crop)).resize((size, size), Image.Resampling.BICUBIC)
+        path = folder / f"img_{i:04d}.png"
+        im.save(path)
+        paths.append(path)
+    return paths
+
+
+def run_files(backend, inputs: Path, out: Path, batch: int, workers: int, inflight: int) -> dict:
+    from revive.runtime.inputs import find_inputs, plan_jobs
+    from revive.runtime.pipeline import Chain, Pipeline, PipelineConfig
+
+    shutil.rmtree(out, ignore_errors=True)
+    jobs = plan_jobs(find_inputs([inputs], (".png",)), out, "png")
+    backend.run(np.zeros((batch, 1, backend.image_size, backend.image_size), np.uint8))  # warm-up
+    config = PipelineConfig(batch_size=batch, workers=workers, inflight=inflight, progress=False)
+    stats = Pipeline(Chain([backend]), config).run(jobs)
+    written = sum(j.status == "written" for j in jobs)
+    if written != len(jobs):
+        raise RuntimeError(f"only {written} of {len(jobs)} written: {[j.reason for j in jobs if j.reason][:3]}")
+    return {"images": written, "wall_s": round(stats.wall_s, 3), "images_per_s": round(written / stats.wall_s, 3),
+            "stage_thread_s": {k: round(v, 3) for k, v in stats.stage_s.items()},
+            "providers": backend.providers, "batch_size": batch, "workers": workers, "inflight": inflight}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="files_speed", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, help="a pix2pix checkpoint (default: full-size, random weights)")
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="decode and encode threads (each)")
+    p.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
+    p.add_argument("--ort-inflight", type=int, default=1, help="batches in flight on ONNX Runtime")
+    p.add_argument("--torch-inflight", type=int, default=1, help="batches in flight on PyTorch")
+    p.add_argument("--skip-torch", action="store_true")
+    p.add_argument("--out", type=Path, help="write the JSON result here")
+    p.add_argument("--workdir", type=Path, help="keep models, inputs and outputs here (default: a temp folder)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    from revive.export.to_onnx import export_checkpoint
+    from revive.runtime.backends.ort import OrtBackend
+
+    from .torch_backend import TorchBackend
+
+    with tempfile.TemporaryDirectory(prefix="files_speed.") as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        ckpt = args.checkpoint or make_checkpoint(work / "pix2pix_random.pt")
+        onnx_path = work / (ckpt.stem + ".onnx")
+        start = time.perf_counter()
+        card = export_checkpoint(ckpt, onnx_path, max_batch=max(args.batch_size, 8))
+        log.info("exported %s in %.1f s", onnx_path.name, time.perf_counter() - start)
+        inputs = work / "inputs"
+        make_inputs(inputs, args.images, card.image_size)
+
+        results = {}
+        ort_backend = OrtBackend(onnx_path, device="cpu", threads=args.ort_threads)
+        results["onnxruntime"] = run_files(ort_backend, inputs, work / "out_ort", args.batch_size, args.workers,
+                                           args.ort_inflight)
+        ort_backend.close()
+        log.info("onnxruntime: %.2f images/s", results["onnxruntime"]["images_per_s"])
+        if not args.skip_torch:
+            torch_backend = TorchBackend(ckpt, max_batch=max(args.batch_size, 8))
+            results["torch_eager"] = run_files(torch_backend, inputs, work / "out_torch", args.batch_size,
+                                               args.workers, args.torch_inflight)
+            log.info("torch eager: %.2f images/s", results["torch_eager"]["images_per_s"])
+
+    import onnxruntime
+
+    report = {
+        "benchmark": "files_speed",
+        "model": {"architecture": card.architecture, "image_size": card.image_size,
+                  "checkpoint": str(args.checkpoint) if args.checkpoint else "random weights (pix2pix_unet, 54M)"},
+        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "onnxruntime": onnxruntime.__version__, "gpu": torch.cuda.is_available()},
+        "settings": {"images": args.images, "batch_size": args.batch_size, "workers": args.workers,
+                     "ort_threads": args.ort_threads},
+        "results": results,
+    }
+    if "torch_eager" in results:
+        report["ratio_ort_over_torch"] = round(results["onnxruntime"]["images_per_s"]
+                                               / results["torch_eager"]["images_per_s"], 3)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
