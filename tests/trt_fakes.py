@@ -8,8 +8,10 @@ behind ``get_error``, ``set_shape`` raises RuntimeError, ``build_serialized_netw
 and ``deserialize_cuda_engine`` return None on failure, ``set_input_shape``,
 ``set_tensor_address`` and ``execute_async_v3`` return bools.
 
-The fake engine "runs" by replicating the uint8 gray input to every output's
-channels, through the fake device memory, so the backend's bindings are exercised.
+The fake engine "runs" by replicating the uint8 gray input (inverted with ``wrong``)
+to every output's channels, through the fake device memory, so the backend's
+bindings are exercised. An untrained tiny Lab colorizer outputs near-gray
+pictures, so the plain fake passes ``--verify`` against it and ``wrong`` fails.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class _Enum:
 def make_tensorrt(version: str = "10.13.0", *, parse_errors: list[tuple[str, str, str]] | None = None,
                   build_fails: bool = False, deserialize_fails: bool = False, io_dtype: str = "uint8",
                   layer_format: str = "Channel major FP16 format where channel % 8 == 0",
-                  name: str = "tensorrt") -> types.ModuleType:
+                  name: str = "tensorrt", wrong: bool = False) -> types.ModuleType:
     major = int(version.split(".")[0])
     trt = types.ModuleType(name)
     trt.__version__ = version
@@ -236,7 +238,7 @@ def make_tensorrt(version: str = "10.13.0", *, parse_errors: list[tuple[str, str
             gray = DEVICE[self.addresses[name]][:n].reshape(shape)
             for out, (mode, _, dims) in self.engine.io.items():
                 if mode == "output":
-                    value = np.repeat(gray, dims[0], axis=1)
+                    value = np.repeat(255 - gray if wrong else gray, dims[0], axis=1)
                     DEVICE[self.addresses[out]][:value.size] = value.reshape(-1)
             return True
 
