@@ -203,3 +203,21 @@ def test_runs_by_path_without_tensorrt(tiny_onnx, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "pip install tensorrt" in proc.stderr and "Traceback" not in proc.stderr
     json.dumps(proc.stderr)
+
+
+@pytest.mark.gpu
+def test_real_tensorrt_builds_verifies_and_reuses(tiny_checkpoints, tmp_path, capsys):
+    """On a GPU machine with TensorRT >= 10.12 and cuda-python: the real thing, end to end."""
+    pytest.importorskip("tensorrt", reason="needs the TensorRT Python bindings (pip install tensorrt) and a GPU")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    ckpt = shutil.copy(tiny_checkpoints["lab"], tmp_path / "m.pt")
+    argv = [ckpt, "--max-batch", 8, "--opt-batch", 4, "--timing-cache", tmp_path / "t.cache", "--verify"]
+    code, err = _run(capsys, *argv)
+    assert code == 0, err
+    card = ModelCard.from_json((tmp_path / "m.card.json").read_text())
+    assert card.precision == "fp16" and card.build["io_dtypes"] == {"gray": "uint8", "rgb": "uint8"}
+    stamp = (tmp_path / "m.engine").stat().st_mtime_ns
+    assert _run(capsys, *argv)[0] == 0 and (tmp_path / "m.engine").stat().st_mtime_ns == stamp  # reused
