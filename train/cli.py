@@ -1,6 +1,7 @@
 """``revive-train``: train a model family. A thin layer over the library.
 
     revive-train pix2pix --mode lab --data sample --epochs 10 --image-size 256
+    revive-train two-stage --data train.csv --image-size 256 --folds 5 --cv
     torchrun --nproc-per-node 4 -m revive.train pix2pix --data DIR ...
 """
 
@@ -61,6 +62,8 @@ def loop_options(args: argparse.Namespace, family: str):
 
 
 def run_pix2pix(args: argparse.Namespace) -> int:
+    import torch
+
     from .data import discover, split_items
     from .datasets import ColorizeDataset
     from .distributed import setup_world, teardown_world
@@ -71,6 +74,7 @@ def run_pix2pix(args: argparse.Namespace) -> int:
     try:
         train_items, val_items = split_items(discover(args.data), args.val_fraction, args.seed)
         opts = loop_options(args, "pix2pix")
+        torch.manual_seed(args.seed)  # the same initial weights for the same seed
         task = Pix2PixTask(Pix2PixOptions(color_space=args.mode, image_size=args.image_size, ngf=args.ngf,
                                           ndf=args.ndf, lambda_l1=args.lambda_l1, lr=args.lr))
         train_set = ColorizeDataset(train_items, args.image_size, args.mode, train=True, seed=args.seed)
@@ -81,6 +85,105 @@ def run_pix2pix(args: argparse.Namespace) -> int:
     if world.is_main:
         log.info("done: checkpoints in %s (best.pt by validation PSNR, last.pt); last epoch %s",
                  opts.out_dir, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+    return 0
+
+
+def _score_weights(text: str):
+    from revive.runtime.metrics import ScoreWeights
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or min(values) < 0 or sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three non-negative weights SSIM,DAMAGED_SSIM,COLOR "
+                                         "(e.g. 0.4,0.4,0.2)")
+    return ScoreWeights(*values)
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 5 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give five decoder widths, e.g. 256,128,64,32,16")
+    return values
+
+
+def add_two_stage_options(p: argparse.ArgumentParser, stage: str) -> None:
+    """Options of ``restore``, ``colorize`` and ``two-stage`` (each shows the ones it uses)."""
+    from .models.smp_unet import DEFAULT_DECODER, DEFAULT_ENCODER
+
+    g = p.add_argument_group("model")
+    g.add_argument("--image-size", type=int, default=256, help="square training size (a multiple of 32)")
+    g.add_argument("--encoder", default=DEFAULT_ENCODER, help="segmentation-models-pytorch encoder")
+    g.add_argument("--encoder-weights", default="imagenet",
+                   help="'imagenet' (loaded when cached or downloadable, else random, said in the log), "
+                        "'none', or a .safetensors/.pth file of encoder weights")
+    g.add_argument("--decoder-channels", type=_channels, default=DEFAULT_DECODER,
+                   help="U-Net decoder widths, comma-separated (5 values)")
+    g.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (betas 0.5, 0.999)")
+    g.add_argument("--ndf", type=int, default=64, help="PatchGAN base filters (only with a GAN weight > 0)")
+    if stage in ("restore", "two-stage"):
+        g.add_argument("--hole-weight", type=float, default=6.0,
+                       help="L1 weight of damaged pixels (undamaged pixels weigh 1)")
+        g.add_argument("--mask-weight", type=float, default=1.0, help="weight of the damage-mask BCE")
+        g.add_argument("--gan-restore", type=float, default=0.0, metavar="W",
+                       help="weight of the adversarial inpainting loss (0 = off)")
+    if stage in ("colorize", "two-stage"):
+        g.add_argument("--mode", choices=["rgb", "lab"], default="rgb", help="rgb: gray -> RGB; lab: L -> ab")
+        g.add_argument("--gan-color", type=float, default=0.0, metavar="W",
+                       help="weight of the adversarial colour loss (0 = off)")
+        g.add_argument("--colorize-input", choices=["restored", "clean"],
+                       default="restored" if stage == "two-stage" else "clean",
+                       help="train the colorizer on the restorer's outputs or on the clean gray")
+    if stage == "colorize":
+        g.add_argument("--restorer", default=None, metavar="CKPT",
+                       help="a trained restorer: --colorize-input restored feeds its outputs; "
+                            "validation then scores the whole pipeline")
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--score-weights", type=_score_weights, default="0.4,0.4,0.2", metavar="S,D,C",
+                   help="weights of whole SSIM, damaged-region SSIM and HSV colour similarity in the score")
+    e.add_argument("--folds", type=int, default=0, help="K-fold cross-validation: number of folds (0 = off)")
+    e.add_argument("--fold", type=int, default=0, help="which fold validates (0..K-1)")
+    e.add_argument("--cv", action="store_true", help="run every fold; writes OUT/cv_summary.json")
+
+
+def run_two_stage_family(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .colorize_task import ColorizeOptions
+    from .data import discover
+    from .distributed import setup_world, teardown_world
+    from .restore_task import RestoreOptions
+    from .two_stage import Split, finite, run
+
+    stage = args.family
+    weights = None if args.encoder_weights.lower() == "none" else args.encoder_weights
+    common = dict(image_size=args.image_size, encoder=args.encoder, encoder_weights=weights,
+                  decoder_channels=args.decoder_channels, ndf=args.ndf, lr=args.lr, score_weights=args.score_weights)
+    ropts = copts = None
+    if stage in ("restore", "two-stage"):
+        ropts = RestoreOptions(**common, hole_weight=args.hole_weight, mask_weight=args.mask_weight,
+                               gan_weight=args.gan_restore)
+    if stage in ("colorize", "two-stage"):
+        copts = ColorizeOptions(**common, color_space=args.mode, gan_weight=args.gan_color,
+                                colorize_input=args.colorize_input)
+    if stage == "colorize" and args.colorize_input == "restored" and not args.restorer:
+        raise ValueError("--colorize-input restored needs --restorer CKPT (or use revive-train two-stage)")
+    world = setup_world(args.device)
+    try:
+        opts = loop_options(args, stage.replace("-", "_"))
+        split = Split(val_fraction=args.val_fraction, folds=args.folds, fold=args.fold, cv=args.cv, seed=args.seed)
+        result = run(stage, discover(args.data), split, replace(opts), world, ropts, copts,
+                     getattr(args, "restorer", None))
+    finally:
+        teardown_world(world)
+    if world.is_main:
+        shown = finite(result) if "metrics" not in result else {
+            k: f"{v['mean']:.4f} +- {v['std']:.4f}" for k, v in result["metrics"].items()}
+        log.info("done: run folder %s; %s", opts.out_dir, shown)
     return 0
 
 
@@ -98,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-4)
     add_loop_options(p)
     p.set_defaults(run=run_pix2pix)
+    for stage, text in (("restore", "restorer: EfficientNet-B3 U-Net inpainting polygon damage + damage mask"),
+                        ("colorize", "colorizer: EfficientNet-B3 U-Net, gray -> RGB or ab"),
+                        ("two-stage", "restorer, then a colorizer on its outputs (OUT/restore, OUT/colorize)")):
+        p = sub.add_parser(stage, help=text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        add_two_stage_options(p, stage)
+        add_loop_options(p, default_batch=8)
+        p.set_defaults(run=run_two_stage_family)
     return parser
 
 
