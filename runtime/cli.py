@@ -102,42 +102,60 @@ def _check_args(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from PIL.Image import DecompressionBombWarning
-
-    from .backends import open_backend
+    from .backends import BackendError, open_backend
     from .card import CardError, read_card
-    from .images import set_max_pixels
-    from .inputs import find_inputs, normalise_exts, plan_jobs, remove_stale_parts
-    from .pipeline import Chain, Pipeline, PipelineConfig, check_chain
+    from .inputs import find_inputs, normalise_exts, plan_jobs
+    from .pipeline import check_chain
 
     started = time.perf_counter()
-    cards = [read_card(path) if path.exists() else _missing(path) for path in args.engine]
-    check_chain(cards)
-    restores = any(c.task in ("restore", "pipeline") for c in cards)
-    if args.save_restored and not restores:
-        raise CardError("--save-restored needs a restore or pipeline model")
+    for path in args.engine:
+        if not path.exists():
+            raise BackendError(f"{path}: no such model file")
     found = find_inputs(args.inputs, normalise_exts(args.ext), exclude=args.output)
     if not found:
         print(f"{PROG}: no inputs found in {', '.join(map(str, args.inputs))} "
               f"(extensions: {' '.join(normalise_exts(args.ext))})", file=sys.stderr)
         return 2
-    jobs = plan_jobs(found, args.output, args.fmt, save_restored=args.save_restored, overwrite=args.overwrite)
-    if args.dry_run:
-        for job in jobs:
-            what = {"pending": "write", "skipped": "skip (exists)", "failed": f"refuse ({job.reason})"}[job.status]
-            print(f"{what}: {job.source} -> {job.output}")
-        print(f"{sum(j.status == 'pending' for j in jobs)} to write, {sum(j.status == 'skipped' for j in jobs)} "
-              f"already done, {sum(j.status == 'failed' for j in jobs)} refused")
-        return 0
+    # A dry run only reads the cards; a real run loads each model once and takes the card it carries.
+    backends = [] if args.dry_run else [open_backend(path, device=args.device) for path in args.engine]
+    try:
+        cards = [b.card for b in backends] if backends else [read_card(path) for path in args.engine]
+        check_chain(cards)
+        if args.save_restored and not any(c.task in ("restore", "pipeline") for c in cards):
+            raise CardError("--save-restored needs a restore or pipeline model")
+        jobs = plan_jobs(found, args.output, args.fmt, save_restored=args.save_restored,
+                         overwrite=args.overwrite)
+        if args.dry_run:
+            _print_plan(jobs)
+            return 0
+        return _process(args, jobs, backends, cards, started)
+    finally:
+        for backend in backends:
+            backend.close()
+
+
+def _print_plan(jobs) -> None:
+    for job in jobs:
+        what = {"pending": "write", "skipped": "skip (exists)", "failed": f"refuse ({job.reason})"}[job.status]
+        print(f"{what}: {job.source} -> {job.output}")
+    print(f"{sum(j.status == 'pending' for j in jobs)} to write, {sum(j.status == 'skipped' for j in jobs)} "
+          f"already done, {sum(j.status == 'failed' for j in jobs)} refused")
+
+
+def _process(args: argparse.Namespace, jobs, backends, cards, started: float) -> int:
+    from PIL.Image import DecompressionBombWarning
+
+    from .images import set_max_pixels
+    from .inputs import remove_stale_parts
+    from .pipeline import Chain, Pipeline, PipelineConfig
+
     for job in jobs:
         if job.status == "failed":
             log.warning("%s: %s", job.source, job.reason)
     remove_stale_parts(jobs)
-
     batch = args.batch_size or min(cards[0].batch["opt"], 32)
     set_max_pixels(args.max_pixels)
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks --max-pixels itself
-    backends = [open_backend(path, device=args.device) for path in args.engine]
     config = PipelineConfig(batch_size=batch, workers=args.workers, native=args.size == "native", fmt=args.fmt,
                             quality=args.quality, max_pixels=args.max_pixels or None,
                             progress=not args.no_progress)
@@ -148,8 +166,6 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        for backend in backends:
-            backend.close()
         if args.summary:
             _write_summary(args, jobs, pipeline, backends, started)
     report = stats.summary(jobs)
@@ -157,12 +173,6 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed "
           f"in {stats.wall_s:.1f} s ({report['throughput']['images_per_s']} images/s)", file=sys.stderr)
     return 1 if counts["failed"] else 0
-
-
-def _missing(path: Path):
-    from .backends import BackendError
-
-    raise BackendError(f"{path}: no such model file")
 
 
 def _main_thread() -> bool:
