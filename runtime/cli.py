@@ -27,32 +27,33 @@ def build_parser() -> argparse.ArgumentParser:
     from .images import DEFAULT_MAX_PIXELS
     from .inputs import DEFAULT_EXTS
 
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog=PROG, description="Restore and/or colorize photos with exported models, "
+                                "files to files.", epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders (recursive)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (the input tree is mirrored)")
     model = p.add_argument_group("model")
     model.add_argument("--engine", action="append", required=True, type=Path, metavar="MODEL",
                        help=".onnx (ONNX Runtime) or .engine/.plan (TensorRT); give twice for restore then colorize")
-    model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")
+    model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run (default %(default)s)")
     model.add_argument("--batch-size", type=int, help="images per batch (default: the card's opt batch, at most 32)")
     model.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                       help="decode threads and encode threads (each)")
+                       help="decode threads and encode threads, each (default %(default)s)")
     out = p.add_argument_group("output")
     out.add_argument("--size", choices=("native", "model"), default="native",
                      help="native: the input's own size (model chroma on the input's luminance); "
-                          "model: the model's square output")
-    out.add_argument("--format", choices=("png", "jpg"), default="png", dest="fmt")
-    out.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100")
+                          "model: the model's square output (default %(default)s)")
+    out.add_argument("--format", choices=("png", "jpg"), default="png", dest="fmt", help="(default %(default)s)")
+    out.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default %(default)s)")
     out.add_argument("--save-restored", action="store_true",
                      help="restore models: also write the restored gray as NAME.restored.EXT")
     out.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs exist (default: skip them)")
     out.add_argument("--summary", type=Path, metavar="FILE", help="write a JSON report of every file")
     inp = p.add_argument_group("inputs")
-    inp.add_argument("--ext", nargs="+", default=list(DEFAULT_EXTS), metavar="EXT",
-                     help="extensions searched for in folders (files named explicitly are always taken)")
+    inp.add_argument("--ext", default=",".join(e.lstrip(".") for e in DEFAULT_EXTS), metavar="EXT,...",
+                     help="comma-separated extensions searched for in folders; files named explicitly are "
+                          "always taken (default %(default)s)")
     inp.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                     help="refuse larger images (decompression-bomb guard); 0: no limit")
+                     help="refuse larger images (decompression-bomb guard); 0: no limit (default %(default)s)")
     run = p.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true", help="list the work and write nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -111,10 +112,10 @@ def _run(args: argparse.Namespace) -> int:
     for path in args.engine:
         if not path.exists():
             raise BackendError(f"{path}: no such model file")
-    found = find_inputs(args.inputs, normalise_exts(args.ext), exclude=args.output)
+    found = find_inputs(args.inputs, normalise_exts(args.ext.split(',')), exclude=args.output)
     if not found:
         print(f"{PROG}: no inputs found in {', '.join(map(str, args.inputs))} "
-              f"(extensions: {' '.join(normalise_exts(args.ext))})", file=sys.stderr)
+              f"(extensions: {' '.join(normalise_exts(args.ext.split(',')))})", file=sys.stderr)
         return 2
     # A dry run only reads the cards; a real run loads each model once and takes the card it carries.
     backends = [] if args.dry_run else [open_backend(path, device=args.device) for path in args.engine]

@@ -46,7 +46,7 @@ class Job:
 
 
 def normalise_exts(exts: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted({(e if e.startswith(".") else "." + e).lower() for e in exts}))
+    return tuple(sorted({(e if e.startswith(".") else "." + e).lower() for e in (x.strip() for x in exts) if e}))
 
 
 def find_inputs(paths: list[Path], exts: tuple[str, ...], exclude: Path | None = None) -> list[tuple[Path, Path]]:

@@ -209,3 +209,14 @@ def test_usage_and_model_errors_exit_two(problem, tmp_path, tiny_onnx, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err and "Traceback" not in "\n".join(err)
     assert not list((tmp_path / "out").glob("**/*.png")) if (tmp_path / "out").exists() else True
+
+
+def test_ext_filter_and_recursion(tmp_path, tiny_onnx, capsys):
+    src = tmp_path / "in"
+    (src / "deep" / "er").mkdir(parents=True)
+    Image.fromarray(noise(20, 30)).save(src / "a.png")
+    Image.fromarray(noise(20, 30)).save(src / "deep" / "er" / "b.JPG")
+    (src / "notes.txt").write_text("not an input")
+    assert run("--engine", tiny_onnx["rgb"], src, "-o", tmp_path / "out", "--ext", "jpg, .jpeg") == 0
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
+        ["deep/er/b.png"]
