@@ -26,7 +26,8 @@ from revive.runtime.color import rgb_to_gray
 
 from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
 
-__all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "load_item", "split_items", "square_crop"]
+__all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "kfold_items", "load_item", "split_items",
+           "square_crop"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -45,6 +46,7 @@ class Item:
     gray: str = ""  # paired grayscale (or damaged) input path; '' = derive from colour
     photo: str = ""  # built-in sample photo name
     crop: tuple[int, int, int] | None = None  # (top, left, side) for sample crops
+    damaged: bool = False  # ``gray`` is an already-damaged input (CSV pairs): no synthetic damage on top
 
 
 def discover(data: str | Path) -> list[Item]:
@@ -102,6 +104,23 @@ def split_items(items: list[Item], val_fraction: float, seed: int) -> tuple[list
     order = np.random.default_rng(seed).permutation(len(groups))
     n_val = min(len(groups) - 1, max(1, math.ceil(val_fraction * len(groups))))
     val_groups = {groups[i] for i in order[:n_val]}
+    return [it for it in items if it.group not in val_groups], [it for it in items if it.group in val_groups]
+
+
+def kfold_items(items: list[Item], folds: int, fold: int, seed: int) -> tuple[list[Item], list[Item]]:
+    """(train, validation) for fold ``fold`` of ``folds``: group-aware, disjoint, covering.
+
+    Groups (a sample photo, a file) are shuffled by ``seed`` and dealt round-robin
+    into ``folds`` folds, so fold sizes differ by at most one group; every group is
+    validated in exactly one fold and a group never straddles train and validation.
+    """
+    groups = sorted({it.group for it in items})
+    if not 2 <= folds <= len(groups):
+        raise ValueError(f"--folds {folds}: need 2 <= folds <= number of groups ({len(groups)})")
+    if not 0 <= fold < folds:
+        raise ValueError(f"--fold {fold}: choose 0..{folds - 1}")
+    order = np.random.default_rng(seed).permutation(len(groups))
+    val_groups = {groups[g] for pos, g in enumerate(order) if pos % folds == fold}
     return [it for it in items if it.group not in val_groups], [it for it in items if it.group in val_groups]
 
 

@@ -1,0 +1,48 @@
+"""The optional adversarial term of the two-stage tasks: a conditional PatchGAN, as in pix2pix.
+
+``d_step`` trains the discriminator on (condition, real) vs (condition, fake)
+pairs with BCE-with-logits; ``g_loss`` is the generator's "fool D" term, with D
+frozen and called unwrapped (so DistributedDataParallel expects no gradient for
+it). The tasks weight ``g_loss`` by ``--gan-restore`` / ``--gan-color``; at weight
+0 no discriminator is built at all.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .loop import Precision, unwrap
+from .models import create_model
+
+__all__ = ["build_discriminator", "d_step", "g_loss"]
+
+_BCE = nn.BCEWithLogitsLoss()
+
+
+def build_discriminator(in_channels: int, ndf: int, lr: float, betas: tuple[float, float]
+                        ) -> tuple[nn.Module, torch.optim.Optimizer]:
+    net = create_model("patchgan", in_channels=in_channels, ndf=ndf)
+    return net, torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
+
+
+def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    return _BCE(logits.float(), torch.ones_like(logits.float()) if real else torch.zeros_like(logits.float()))
+
+
+def d_step(D: nn.Module, opt: torch.optim.Optimizer, cond: torch.Tensor, real: torch.Tensor, fake: torch.Tensor,
+           precision: Precision) -> torch.Tensor:
+    for p in unwrap(D).parameters():
+        p.requires_grad_(True)
+    opt.zero_grad(set_to_none=True)
+    with precision.autocast():
+        loss = 0.5 * (_bce(D(torch.cat([cond, fake.detach()], 1)), False) + _bce(D(torch.cat([cond, real], 1)), True))
+    precision.backward(loss)
+    precision.step(opt)
+    for p in unwrap(D).parameters():
+        p.requires_grad_(False)
+    return loss.detach()
+
+
+def g_loss(D: nn.Module, cond: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return _bce(unwrap(D)(torch.cat([cond, fake], 1)), True)

@@ -1,0 +1,166 @@
+"""U-Nets with an EfficientNet-B3 encoder (segmentation-models-pytorch) for the two-stage system.
+
+Ronneberger et al., "U-Net" (MICCAI 2015) with Tan & Le's EfficientNet-B3
+(ICML 2019) as the encoder, as built by ``segmentation_models_pytorch.Unet``.
+
+- restorer: damaged gray (1 channel, gray/127.5 - 1) -> 2 channels: the
+  reconstructed gray in [-1, 1] (tanh) and a damage logit (sigmoid = probability
+  that the pixel is damaged). ``restore_outputs`` turns them into the picture the
+  exported graph returns (see its docstring): training, validation and export
+  share that one function.
+- colorizer: 1 channel (gray/127.5 - 1 in ``rgb`` mode, L/50 - 1 in ``lab`` mode;
+  the encoder's first convolution takes one channel, so no replication) ->
+  RGB or ab/110 in [-1, 1] (tanh).
+
+Encoder weights: ``encoder_weights="imagenet"`` loads smp's ImageNet weights when
+they are in the Hugging Face cache or the hub answers within a few seconds (one
+attempt; smp's own loader retries for ~20 s offline); otherwise the encoder stays
+randomly initialised and the log says so. A path to a ``.safetensors``/``.pth``
+file of the encoder's state dict also works. For one input channel the RGB stem
+filters are summed, as smp does. Checkpoints always record
+``encoder_weights=None``: rebuilding for export or resume never downloads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from ._registry import register_model
+
+__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "SmpUnet", "load_encoder_weights", "restore_outputs",
+           "smp_unet_colorizer", "smp_unet_restorer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "efficientnet-b3"
+DEFAULT_DECODER = (256, 128, 64, 32, 16)
+MASK_THRESHOLD_U8 = 128  # mask >= 128 (probability >= ~0.5) takes the reconstruction
+_HUB_TIMEOUT_S = 3.0
+
+
+class SmpUnet(nn.Module):
+    """``smp.Unet`` with tanh on the image channels and raw logits on an optional mask channel."""
+
+    def __init__(self, in_channels: int, out_channels: int, mask_channel: bool, encoder: str = DEFAULT_ENCODER,
+                 decoder_channels: tuple[int, ...] = DEFAULT_DECODER, encoder_weights: str | None = None) -> None:
+        super().__init__()
+        import segmentation_models_pytorch as smp
+
+        self.in_channels, self.out_channels, self.mask_channel = in_channels, out_channels, mask_channel
+        self.unet = smp.Unet(encoder_name=encoder, encoder_weights=None, in_channels=in_channels,
+                             classes=out_channels + int(mask_channel), decoder_channels=tuple(decoder_channels))
+        if hasattr(self.unet.encoder, "set_swish"):  # older smp: the memory-efficient swish cannot export
+            self.unet.encoder.set_swish(memory_efficient=False)
+        loaded = bool(encoder_weights) and load_encoder_weights(self.unet.encoder, encoder, encoder_weights,
+                                                                in_channels)
+        self.encoder_init = str(encoder_weights) if loaded else "random"  # recorded in checkpoints
+
+    @property
+    def min_size(self) -> int:
+        return 32
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.unet(x)
+        image = torch.tanh(y[:, :self.out_channels])
+        return torch.cat([image, y[:, self.out_channels:]], 1) if self.mask_channel else image
+
+
+def restore_outputs(net_out: torch.Tensor, gray255: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Restorer output and the damaged input (float, 0..255) -> (restored, mask), both float 0..255 integers.
+
+    ``mask`` = round(sigmoid(logit) * 255); ``restored`` is the input pixel where
+    mask < 128 and the rounded reconstruction where mask >= 128. Everything is
+    decided on the rounded 0..255 values, so a restore model chained into a
+    colorize model and the fused pipeline graph see the very same picture.
+    """
+    recon = torch.round(((net_out[:, :1].float() + 1.0) * 127.5).clamp(0.0, 255.0))
+    mask = torch.round(torch.sigmoid(net_out[:, 1:2].float()) * 255.0)
+    return torch.where(mask >= MASK_THRESHOLD_U8, recon, gray255), mask
+
+
+def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channels: int) -> bool:
+    """Load pretrained encoder weights if they can be had quickly; False (and a log line) if not."""
+    path = Path(weights)
+    if path.is_file():
+        source = path
+    else:
+        source = _hub_file(name, weights)
+        if source is None:
+            return False
+    try:
+        state = _read_state_dict(source)
+        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}  # classifier head: unused
+        stem = "_conv_stem.weight"
+        if stem in state and in_channels != state[stem].shape[1]:
+            if in_channels != 1:
+                raise ValueError(f"cannot adapt {state[stem].shape[1]}-channel stem to {in_channels} channels")
+            state[stem] = state[stem].sum(1, keepdim=True)
+        encoder.load_state_dict(state)
+    except Exception as exc:  # a corrupt or foreign file must not end a training run
+        log.warning("encoder weights %s could not be loaded (%s): random initialisation", source, exc)
+        return False
+    log.info("encoder %s initialised from %s weights (%s)", name, weights, source)
+    return True
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _hub_file(name: str, weights: str) -> Path | None:
+    """smp's weight file from the local Hugging Face cache, else one quick download attempt."""
+    from huggingface_hub import hf_hub_download
+    from segmentation_models_pytorch.encoders import encoders
+
+    settings = encoders.get(name, {}).get("pretrained_settings", {}).get(weights)
+    if settings is None:
+        log.warning("encoder %s has no %r weights: random initialisation", name, weights)
+        return None
+    args = dict(repo_id=settings["repo_id"], filename="model.safetensors", revision=settings["revision"])
+    try:
+        return Path(hf_hub_download(**args, local_files_only=True))
+    except Exception:  # not cached
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or not _hub_reachable():
+        log.warning("encoder %s: %s weights are not cached and the Hugging Face hub is unreachable: "
+                    "random initialisation (pass --encoder-weights FILE or pre-fill the HF cache)", name, weights)
+        return None
+    try:
+        return Path(hf_hub_download(**args, etag_timeout=_HUB_TIMEOUT_S))
+    except Exception as exc:
+        log.warning("encoder %s: downloading %s weights failed (%s): random initialisation", name, weights, exc)
+        return None
+
+
+def _hub_reachable() -> bool:
+    """One TCP connect with a short timeout: the hub client itself retries for ~20 s when offline."""
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=_HUB_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
+@register_model
+def smp_unet_restorer(encoder: str = DEFAULT_ENCODER, decoder_channels: list[int] | tuple[int, ...] = DEFAULT_DECODER,
+                      encoder_weights: str | None = None) -> SmpUnet:
+    return SmpUnet(1, 1, True, encoder, tuple(decoder_channels), encoder_weights)
+
+
+@register_model
+def smp_unet_colorizer(out_channels: int = 3, encoder: str = DEFAULT_ENCODER,
+                       decoder_channels: list[int] | tuple[int, ...] = DEFAULT_DECODER,
+                       encoder_weights: str | None = None, in_channels: int = 1) -> SmpUnet:
+    return SmpUnet(in_channels, out_channels, False, encoder, tuple(decoder_channels), encoder_weights)

@@ -1,0 +1,67 @@
+"""The two-stage data set: damaged gray, its mask, the clean gray and the colour truth.
+
+One example yields (all 1 x S x S or 3 x S x S, S = ``image_size``):
+
+- ``input``: the damaged gray as the restorer sees it, damaged/127.5 - 1;
+- ``damaged`` (uint8), ``mask`` (float 0/1): what the damage did and where;
+- ``gray`` (uint8): the clean gray, the restorer's target;
+- ``clean_input``: the colorizer's encoding of the clean gray (one channel:
+  gray/127.5 - 1 for ``rgb``, L/50 - 1 for ``lab``; train/encoding.py);
+- ``color`` (uint8) and ``target``: the colour truth, raw and encoded.
+
+Colour folders and ``sample`` get synthetic polygon damage (train/damage.py):
+fresh per epoch when training, seeded by the item's key for validation. CSV
+pairs bring their own damaged input; its mask is derived (train/csv_data.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from revive.runtime.color import rgb_to_gray
+
+from .damage import damage, training_rng, validation_rng
+from .data import Item, load_item
+from .datasets import example_rng
+from .encoding import encode_input, encode_target
+
+__all__ = ["RestoreDataset", "damaged_example"]
+
+
+def damaged_example(item: Item, size: int, seed: int, epoch: int, index: int,
+                    train: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(damaged uint8 SxS, mask bool SxS, clean gray uint8 SxS, colour uint8 SxSx3) for one example."""
+    gray, color = load_item(item, size, example_rng(seed, epoch, index) if train else None)
+    if item.damaged:
+        from .csv_data import derive_mask
+
+        clean = rgb_to_gray(color)
+        return gray, derive_mask(gray, clean), clean, color
+    rng = training_rng(seed, epoch, index) if train else validation_rng(seed, item.key)
+    damaged, mask = damage(gray, rng)
+    return damaged, mask, gray, color
+
+
+class RestoreDataset(Dataset):
+    def __init__(self, items: list[Item], image_size: int, color_space: str, train: bool, seed: int) -> None:
+        self.items, self.size, self.color_space = items, image_size, color_space
+        self.train, self.seed = train, seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        damaged, mask, gray, color = damaged_example(self.items[index], self.size, self.seed, epoch, index,
+                                                     self.train)
+        return {
+            "input": torch.from_numpy(damaged.astype(np.float32) / 127.5 - 1.0)[None],
+            "damaged": torch.from_numpy(np.ascontiguousarray(damaged))[None],
+            "mask": torch.from_numpy(mask.astype(np.float32))[None],
+            "gray": torch.from_numpy(np.ascontiguousarray(gray))[None],
+            "clean_input": torch.from_numpy(encode_input(gray, self.color_space)[:1].copy()),
+            "color": torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1))),
+            "target": torch.from_numpy(encode_target(color, self.color_space)),
+        }

@@ -1,0 +1,145 @@
+"""Restorer training: inpaint polygon damage in a gray photo and say where the damage was.
+
+Generator loss = hole-weighted L1 + ``mask_weight`` x BCE(damage logit, mask)
++ ``gan_weight`` x adversarial. The L1 is the mean over all pixels of
+|reconstruction - clean gray| (both in [-1, 1]), each damaged pixel weighted
+``hole_weight`` (default 6, the hole weight of Liu et al.'s partial-convolution
+inpainting loss) and every other pixel 1: the network cannot score well by
+copying its input. The adversarial term (off by default) is a PatchGAN judging
+the reconstruction conditioned on the damaged input (train/adversarial.py).
+
+Validation scores the picture the exported graph returns (``restore_outputs``:
+the input where the predicted mask is off, the reconstruction where it is on)
+against the clean gray: PSNR, SSIM on the whole image and on the true damaged
+region, mask IoU, and the combined score (SSIM terms only: no colour here).
+The best checkpoint is the one with the highest ``val_score``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from revive.runtime import metrics
+
+from . import adversarial
+from .loop import Precision, TrainTask, unwrap
+from .models import create_model
+from .models.smp_unet import DEFAULT_DECODER, DEFAULT_ENCODER, restore_outputs
+
+__all__ = ["RestoreOptions", "RestoreTask", "check_image_size", "net_init", "ssim_terms"]
+
+
+@dataclass
+class RestoreOptions:
+    image_size: int = 256
+    encoder: str = DEFAULT_ENCODER
+    encoder_weights: str | None = "imagenet"
+    decoder_channels: tuple[int, ...] = DEFAULT_DECODER
+    hole_weight: float = 6.0
+    mask_weight: float = 1.0
+    gan_weight: float = 0.0
+    ndf: int = 64
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    score_weights: metrics.ScoreWeights = field(default_factory=metrics.ScoreWeights)
+
+
+def check_image_size(size: int) -> None:
+    if size < 32 or size % 32:
+        raise ValueError(f"--image-size {size}: the EfficientNet U-Net halves the image 5 times and needs a "
+                         f"multiple of 32; use {max(32, round(size / 32) * 32)}")
+
+
+def net_init(net: nn.Module) -> str:
+    """What the encoder started from ('imagenet', a file, or 'random'), for the checkpoint's config."""
+    return getattr(unwrap(net), "encoder_init", "random")
+
+
+def ssim_terms(truth: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Whole-image and damaged-region SSIM; an undamaged image scores its region SSIM as the whole."""
+    whole = metrics.ssim(truth, pred)
+    region = metrics.masked_ssim(truth, pred, mask) if mask.any() else whole
+    return whole, region
+
+
+class RestoreTask(TrainTask):
+    def __init__(self, opts: RestoreOptions) -> None:
+        check_image_size(opts.image_size)
+        self.opts = opts
+        self.model_kwargs = {"encoder": opts.encoder, "decoder_channels": list(opts.decoder_channels),
+                             "encoder_weights": None}
+        net = create_model("smp_unet_restorer", **{**self.model_kwargs, "encoder_weights": opts.encoder_weights})
+        nets = {"restorer": net}
+        optimizers = {"restorer": torch.optim.Adam(net.parameters(), lr=opts.lr, betas=opts.betas)}
+        if opts.gan_weight > 0:
+            nets["discriminator"], optimizers["discriminator"] = adversarial.build_discriminator(
+                2, opts.ndf, opts.lr, opts.betas)
+        super().__init__(nets=nets, optimizers=optimizers, primary="restorer", best_metric="val_score")
+        self.bce = nn.BCEWithLogitsLoss()
+
+    def _losses(self, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        truth = batch["gray"].float() / 127.5 - 1.0
+        mask = batch["mask"]
+        weight = 1.0 + (self.opts.hole_weight - 1.0) * mask
+        l1 = ((out[:, :1].float() - truth).abs() * weight).mean()
+        bce = self.bce(out[:, 1:2].float(), mask)
+        return {"loss_l1": l1, "loss_mask": bce, "loss": l1 + self.opts.mask_weight * bce}
+
+    def train_step(self, batch: dict[str, torch.Tensor], precision: Precision) -> dict[str, torch.Tensor]:
+        R, opt = self.nets["restorer"], self.optimizers["restorer"]
+        x = batch["input"]
+        with precision.autocast():
+            out = R(x)
+        result = {}
+        gan = "discriminator" in self.nets
+        if gan:
+            truth = batch["gray"].float() / 127.5 - 1.0
+            result["loss_d"] = adversarial.d_step(self.nets["discriminator"], self.optimizers["discriminator"],
+                                                  x, truth, out[:, :1], precision)
+        opt.zero_grad(set_to_none=True)
+        with precision.autocast():
+            losses = self._losses(out, batch)
+            total = losses["loss"]
+            if gan:
+                losses["loss_g_gan"] = adversarial.g_loss(self.nets["discriminator"], x, out[:, :1])
+                total = total + self.opts.gan_weight * losses["loss_g_gan"]
+        precision.backward(total)
+        precision.step(opt)
+        return {**result, **{k: v.detach() for k, v in losses.items()}}
+
+    def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        out = unwrap(self.nets["restorer"])(batch["input"]).float()
+        losses = self._losses(out, batch)
+        n = len(out)
+        restored, mask_pred = restore_outputs(out, batch["damaged"].float())
+        restored = restored.to(torch.uint8).cpu().numpy()[:, 0]
+        mask_pred = mask_pred.cpu().numpy()[:, 0] >= 128
+        truths, masks = batch["gray"].cpu().numpy()[:, 0], batch["mask"].cpu().numpy()[:, 0] > 0.5
+        sums = {"loss": float(losses["loss"]) * n, "loss_l1": float(losses["loss_l1"]) * n, "psnr": 0.0,
+                "ssim": 0.0, "ssim_damaged": 0.0, "mask_iou": 0.0, "score": 0.0, "count": float(n)}
+        for truth, pred, mask, guess in zip(truths, restored, masks, mask_pred):
+            whole, region = ssim_terms(truth, pred, mask)
+            union = (mask | guess).sum()
+            sums["psnr"] += min(metrics.psnr(truth, pred), 100.0)
+            sums["ssim"] += whole
+            sums["ssim_damaged"] += region
+            sums["mask_iou"] += float((mask & guess).sum() / union) if union else 1.0
+            sums["score"] += metrics.restoration_score(whole, region, math.nan, self.opts.score_weights)
+        return sums
+
+    def config(self) -> dict[str, Any]:
+        return {"task": "restore", "family": "two_stage", "architecture": "smp_unet_restorer",
+                "model_kwargs": dict(self.model_kwargs), "color_space": "rgb",  # no colour: card field only
+                "image_size": self.opts.image_size, "encoder_init": net_init(self.nets["restorer"]),
+                "discriminator": {"architecture": "patchgan", "in_channels": 2, "ndf": self.opts.ndf}
+                if self.opts.gan_weight > 0 else None,
+                "loss": {"hole_weight": self.opts.hole_weight, "mask_weight": self.opts.mask_weight,
+                         "gan_weight": self.opts.gan_weight},
+                "score_weights": asdict(self.opts.score_weights),
+                "optimizer": {"name": "adam", "lr": self.opts.lr, "betas": list(self.opts.betas)}}
