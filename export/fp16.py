@@ -20,7 +20,7 @@ import warnings
 
 import onnx
 
-from .graph import NETWORK_SCOPES
+from revive.export.graph import NETWORK_SCOPES
 
 __all__ = ["FP32_OP_TYPES", "convert_to_fp16", "network_nodes"]
 

@@ -1,7 +1,10 @@
 """Checkpoint -> ONNX: uint8 gray in, uint8 pictures out, dynamic batch, model card inside.
 
 Run as ``python export/to_onnx.py CKPT [-o out.onnx] [--fp16]`` or
-``python -m revive.export.to_onnx``.
+``python -m revive.export.to_onnx``. The checkpoint's task picks the graph:
+``colorize`` -> rgb; ``restore`` -> restored + mask. A restorer and a colorizer
+fuse into one ``pipeline`` graph (rgb, restored, mask) with
+``python export/to_onnx.py --pipeline RESTORE_CKPT COLORIZE_CKPT [-o out.onnx] [--fp16]``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import torch
 from revive.runtime.card import CARD_KEY, ModelCard
 from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
 
-from .cards import make_card
-from .graph import ColorizeGraph
+from revive.export.cards import make_card
+from revive.export.graph import ColorizeGraph
 
 __all__ = ["DEFAULT_OPSET", "export_checkpoint", "export_graph", "main"]
 
@@ -27,18 +30,50 @@ DEFAULT_OPSET = 18
 DEFAULT_MAX_BATCH = 64
 
 
-def graph_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """A checkpoint's network wrapped into its export graph, and the card fields it implies."""
+def _colorizer_in_channels(config: dict) -> int:
+    """What the colorization network's first layer takes: model_kwargs say, else the pix2pix rule."""
+    kwargs = config.get("model_kwargs", {})
+    return int(kwargs.get("in_channels", 3 if config["color_space"] == "rgb" else 1))
+
+
+def _load(path: str | Path, task: str | None = None) -> tuple[torch.nn.Module, dict]:
     payload = load_checkpoint(path)
     config = payload["config"]
-    net = build_model(config, payload["model"]).eval()
+    if task is not None and config.get("task", "colorize") != task:
+        raise CheckpointError(f"{path}: a {config.get('task', 'colorize')!r} checkpoint where a {task!r} "
+                              "checkpoint is needed")
+    return build_model(config, payload["model"]).eval(), config
+
+
+def graph_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A checkpoint's network wrapped into its export graph, and the card fields it implies."""
+    net, config = _load(path)
     task = config.get("task", "colorize")
-    if task != "colorize":
-        raise CheckpointError(f"{path}: task {task!r} has no exporter yet")
-    graph = ColorizeGraph(net, config["color_space"]).eval()
-    fields = dict(task="colorize", architecture=config["architecture"], color_space=config["color_space"],
-                  image_size=int(config["image_size"]), output_roles=["rgb"],
-                  checkpoint_sha256=file_sha256(path))
+    if task == "colorize":
+        graph = ColorizeGraph(net, config["color_space"], _colorizer_in_channels(config)).eval()
+        roles = ["rgb"]
+    elif task == "restore":
+        graph, roles = RestoreGraph(net).eval(), ["restored", "mask"]
+    else:
+        raise CheckpointError(f"{path}: task {task!r} has no exporter (known: colorize, restore)")
+    fields = dict(task=task, architecture=config["architecture"], color_space=config["color_space"],
+                  image_size=int(config["image_size"]), output_roles=roles, checkpoint_sha256=file_sha256(path))
+    return graph, fields
+
+
+def pipeline_graph(restore_ckpt: str | Path, colorize_ckpt: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A restorer and a colorizer fused into one graph, and its card fields."""
+    restorer, rconfig = _load(restore_ckpt, "restore")
+    colorizer, cconfig = _load(colorize_ckpt, "colorize")
+    if int(rconfig["image_size"]) != int(cconfig["image_size"]):
+        raise CheckpointError(f"restorer {restore_ckpt} works at {rconfig['image_size']} px and colorizer "
+                              f"{colorize_ckpt} at {cconfig['image_size']} px: a fused pipeline needs one size "
+                              "(export them separately and chain them with runtime-infer --engine twice)")
+    graph = PipelineGraph(restorer, colorizer, cconfig["color_space"], _colorizer_in_channels(cconfig)).eval()
+    fields = dict(task="pipeline", architecture=f"{rconfig['architecture']}+{cconfig['architecture']}",
+                  color_space=cconfig["color_space"], image_size=int(cconfig["image_size"]),
+                  output_roles=["rgb", "restored", "mask"],
+                  checkpoint_sha256={"restore": file_sha256(restore_ckpt), "colorize": file_sha256(colorize_ckpt)})
     return graph, fields
 
 
@@ -80,6 +115,18 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, 
                       max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
     """Checkpoint -> FP32 ONNX at ``out`` (and, with ``fp16``, the FP16 twin at ``out``)."""
     graph, fields = graph_from_checkpoint(ckpt)
+    return _export(graph, fields, out, fp16=fp16, opset=opset, max_batch=max_batch)
+
+
+def export_pipeline(restore_ckpt: str | Path, colorize_ckpt: str | Path, out: str | Path, *, fp16: bool = False,
+                    opset: int = DEFAULT_OPSET, max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
+    """Restorer + colorizer checkpoints -> one fused ``pipeline`` ONNX (FP16 as in ``export_checkpoint``)."""
+    graph, fields = pipeline_graph(restore_ckpt, colorize_ckpt)
+    return _export(graph, fields, out, fp16=fp16, opset=opset, max_batch=max_batch)
+
+
+def _export(graph: torch.nn.Module, fields: dict, out: str | Path, *, fp16: bool, opset: int,
+            max_batch: int) -> ModelCard:
     card = make_card(**fields, batch={"min": 1, "opt": min(32, max_batch), "max": max_batch},
                      precision="fp32", opset=opset)
     out = Path(out)
@@ -93,7 +140,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, 
 def write_fp16(fp32_path: str | Path, out: str | Path) -> ModelCard:
     from revive.runtime.card import card_from_onnx_metadata
 
-    from .fp16 import convert_to_fp16  # noqa: PLC0415
+    from revive.export.fp16 import convert_to_fp16
 
     model = onnx.load(str(fp32_path))
     card = card_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, fp32_path)
@@ -112,7 +159,9 @@ def default_output(ckpt: str | Path, fp16: bool) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="to_onnx", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a revive checkpoint (.pt)")
+    parser.add_argument("checkpoint", nargs="?", help="a revive checkpoint (.pt)")
+    parser.add_argument("--pipeline", nargs=2, metavar=("RESTORE_CKPT", "COLORIZE_CKPT"),
+                        help="fuse a restorer and a colorizer into one 'pipeline' graph (rgb, restored, mask)")
     parser.add_argument("-o", "--output", help="output .onnx (default: beside the checkpoint)")
     parser.add_argument("--fp16", action="store_true",
                         help="write an FP16 model (networks in FP16, I/O and colour maths unchanged); "
@@ -124,11 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.checkpoint) == bool(args.pipeline):
+        parser.error("give one checkpoint, or --pipeline RESTORE_CKPT COLORIZE_CKPT")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = Path(args.output) if args.output else default_output(args.checkpoint, args.fp16)
     try:
-        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, opset=args.opset, max_batch=args.max_batch)
+        if args.pipeline:
+            restore, colorize = args.pipeline
+            out = Path(args.output) if args.output else Path(colorize).with_name(
+                "pipeline" + (".fp16.onnx" if args.fp16 else ".onnx"))
+            card = export_pipeline(restore, colorize, out, fp16=args.fp16, opset=args.opset,
+                                   max_batch=args.max_batch)
+        else:
+            out = Path(args.output) if args.output else default_output(args.checkpoint, args.fp16)
+            card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, opset=args.opset,
+                                     max_batch=args.max_batch)
     except CheckpointError as exc:
         print(f"to_onnx: {exc}", file=sys.stderr)
         return 2
