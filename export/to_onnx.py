@@ -97,6 +97,12 @@ def export_graph(graph: torch.nn.Module, card: ModelCard, out: str | Path) -> Mo
     return card
 
 
+def quiet_exporter_logs() -> None:
+    """The exporter's graph passes log every deduplicated initializer at INFO: keep them out of the way."""
+    for name in ("onnx_ir", "onnxscript"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def set_card(model: onnx.ModelProto, card: ModelCard) -> None:
     for prop in list(model.metadata_props):
         if prop.key == CARD_KEY:
@@ -178,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.checkpoint) == bool(args.pipeline):
         parser.error("give one checkpoint, or --pipeline RESTORE_CKPT COLORIZE_CKPT")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_exporter_logs()
     try:
         if args.pipeline:
             restore, colorize = args.pipeline

@@ -82,3 +82,15 @@ def test_full_size_unet_256_matches_pytorch(tmp_path):
     with open_backend(tmp_path / "unet256.onnx", device="cpu") as backend:
         for n in (1, 3):
             assert_uint8_close(backend.run(gray[:n])["rgb"], expected[:n])
+
+
+def test_export_script_runs_by_path(tiny_checkpoints, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "export" / "to_onnx.py"
+    out = tmp_path / "by_path.onnx"
+    subprocess.run([sys.executable, str(script), str(tiny_checkpoints["rgb"]), "-o", str(out)], check=True,
+                   capture_output=True)
+    assert read_card(out).task == "colorize"
