@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from revive.runtime.color import AB_SCALE, L_SCALE, RGB_FROM_XYZ, WHITE_D65
+from revive.train.models.smp_unet import restore_outputs
 
-__all__ = ["ColorizeGraph", "NETWORK_SCOPES", "gray_to_lightness", "lab_to_rgb", "to_uint8"]
+__all__ = ["ColorizeGraph", "NETWORK_SCOPES", "PipelineGraph", "RestoreGraph", "colorize", "gray_to_lightness",
+           "lab_to_rgb", "to_uint8"]
 
 # Submodule names whose nodes make up the networks proper (converted to FP16).
 NETWORK_SCOPES = ("net", "restorer", "colorizer")
@@ -61,25 +63,78 @@ def to_uint8(x255: torch.Tensor) -> torch.Tensor:
     return torch.round(x255).clamp(0.0, 255.0).to(torch.uint8)
 
 
+def colorize(net: nn.Module, g: torch.Tensor, color_space: str, in_channels: int) -> torch.Tensor:
+    """Float gray 0..255 N x 1 x S x S -> uint8 RGB through a colorization network.
+
+    ``rgb`` networks see gray/127.5 - 1 (replicated to ``in_channels``: 3 for
+    pix2pix, 1 for the EfficientNet U-Net) and return RGB in [-1, 1]; ``lab``
+    networks see L/50 - 1 and return ab/110.
+    """
+    if color_space == "rgb":
+        x = g / 127.5 - 1.0
+        if in_channels != 1:
+            x = x.expand(-1, in_channels, -1, -1)
+        return to_uint8((net(x).float() + 1.0) * 127.5)
+    lightness = gray_to_lightness(g / 255.0)
+    ab = net(lightness / L_SCALE - 1.0).float() * AB_SCALE
+    return to_uint8(lab_to_rgb(torch.cat([lightness, ab], 1)) * 255.0)
+
+
 class ColorizeGraph(nn.Module):
     """uint8 gray N x 1 x S x S -> uint8 RGB N x 3 x S x S around a colorization network.
 
-    ``rgb`` networks see gray/127.5 - 1 replicated to 3 channels and return RGB in
-    [-1, 1]; ``lab`` networks see L/50 - 1 and return ab/110.
+    ``in_channels`` is what the network's first layer takes (3 for the pix2pix
+    RGB model, which sees the gray replicated; 1 otherwise).
     """
 
-    def __init__(self, net: nn.Module, color_space: str) -> None:
+    def __init__(self, net: nn.Module, color_space: str, in_channels: int | None = None) -> None:
         super().__init__()
         if color_space not in ("rgb", "lab"):
             raise ValueError(f"color_space must be 'rgb' or 'lab', not {color_space!r}")
         self.net = net
         self.color_space = color_space
+        self.in_channels = in_channels if in_channels is not None else (3 if color_space == "rgb" else 1)
 
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
+        return colorize(self.net, gray.float(), self.color_space, self.in_channels)
+
+
+class RestoreGraph(nn.Module):
+    """uint8 damaged gray -> (restored uint8 N x 1 x S x S, mask uint8 N x 1 x S x S).
+
+    mask = round(sigmoid(logit) x 255); restored = the input pixel where mask < 128,
+    the network's rounded reconstruction where mask >= 128 (``restore_outputs``,
+    shared with training). The composite is part of the contract: the runtime
+    feeds ``restored`` to a colorize model, so restore + colorize chained and the
+    fused pipeline produce the same picture.
+    """
+
+    def __init__(self, restorer: nn.Module) -> None:
+        super().__init__()
+        self.restorer = restorer
+
+    def forward(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         g = gray.float()
-        if self.color_space == "rgb":
-            x = (g / 127.5 - 1.0).expand(-1, 3, -1, -1)
-            return to_uint8((self.net(x).float() + 1.0) * 127.5)
-        lightness = gray_to_lightness(g / 255.0)
-        ab = self.net(lightness / L_SCALE - 1.0).float() * AB_SCALE
-        return to_uint8(lab_to_rgb(torch.cat([lightness, ab], 1)) * 255.0)
+        restored, mask = restore_outputs(self.restorer(g / 127.5 - 1.0), g)
+        return restored.to(torch.uint8), mask.to(torch.uint8)
+
+
+class PipelineGraph(nn.Module):
+    """uint8 damaged gray -> (rgb, restored, mask): restore then colorize in one graph.
+
+    The colorizer gets the restored picture as the float of the same 0..255
+    integers a separate colorize model would receive as uint8.
+    """
+
+    def __init__(self, restorer: nn.Module, colorizer: nn.Module, color_space: str, in_channels: int = 1) -> None:
+        super().__init__()
+        self.restorer = restorer
+        self.colorizer = colorizer
+        self.color_space = color_space
+        self.in_channels = in_channels
+
+    def forward(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g = gray.float()
+        restored, mask = restore_outputs(self.restorer(g / 127.5 - 1.0), g)
+        rgb = colorize(self.colorizer, restored, self.color_space, self.in_channels)
+        return rgb, restored.to(torch.uint8), mask.to(torch.uint8)

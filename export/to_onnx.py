@@ -21,9 +21,9 @@ from revive.runtime.card import CARD_KEY, ModelCard
 from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
 
 from revive.export.cards import make_card
-from revive.export.graph import ColorizeGraph
+from revive.export.graph import ColorizeGraph, PipelineGraph, RestoreGraph
 
-__all__ = ["DEFAULT_OPSET", "export_checkpoint", "export_graph", "main"]
+__all__ = ["DEFAULT_OPSET", "export_checkpoint", "export_graph", "export_pipeline", "main", "pipeline_graph"]
 
 log = logging.getLogger(__name__)
 DEFAULT_OPSET = 18
