@@ -1,0 +1,153 @@
+"""``revive-bench``: inference speed, files -> files speed, output parity, training speed, results summary.
+
+    revive-bench speed        [MODELS] [--batch 1,8,32,64] [--backends ...] [--files DIR]
+    revive-bench files        [MODELS] [--files DIR | --images N] [--batch-size 8]
+    revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
+    revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
+    revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
+
+MODELS: ``--checkpoint CKPT`` and/or ``--onnx``/``--onnx-fp16``/``--engine`` files; with
+none, a full-size pix2pix U-Net with random weights is made so every command runs
+anywhere. Results go to ``benchmarks/results/<machine>/`` (``--out DIR`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["build_parser", "entry", "main"]
+
+log = logging.getLogger("revive.benchmarks")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 1,8,32") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: batch sizes must be >= 1")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models (default: a full-size pix2pix U-Net with random weights)")
+    g.add_argument("--checkpoint", type=Path, help="a revive checkpoint (.pt); PyTorch backends need one")
+    g.add_argument("--onnx", type=Path, help="FP32 ONNX model (default: exported from --checkpoint)")
+    g.add_argument("--onnx-fp16", type=Path, help="FP16 ONNX model (default: converted from the FP32 one)")
+    g.add_argument("--engine", type=Path, help="TensorRT engine (default: built from the FP16 ONNX when "
+                                               "TensorRT and a GPU are present)")
+    g.add_argument("--image-size", type=int, default=256, help="size of the random-weight model (default 256)")
+    g.add_argument("--amp-dtype", choices=("fp16", "bf16"),
+                   help="autocast dtype of torch-amp (default fp16 on CUDA, bf16 on the CPU)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for PyTorch and ONNX Runtime (default: all cores)")
+    g.add_argument("--workdir", type=Path, help="keep exported models here (default: a temporary folder)")
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
+    p.add_argument("--tag", default="", help="suffix for result file names (speed-TAG.json ...)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .backends import BACKENDS
+
+    names = ", ".join(BACKENDS)
+    parser = argparse.ArgumentParser(prog="revive-bench", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("speed", help="engine-only throughput and latency per backend and batch size")
+    _model_args(p)
+    p.add_argument("--batch", type=_ints, default=(1, 8, 32, 64), help="batch sizes (default 1,8,32,64)")
+    p.add_argument("--backends", default="torch-fp32,torch-amp,torch-compile,ort-cpu,ort-cuda,tensorrt",
+                   help=f"comma-separated, or all; from: {names} (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per measurement (default 3)")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per measurement (default 20)")
+    p.add_argument("--max-seconds", type=float, default=30.0,
+                   help="stop timing one measurement after this long (at least 3 calls; default 30)")
+    p.add_argument("--files", type=Path, metavar="DIR", help="also time files -> files on this folder")
+
+    p = sub.add_parser("files", help="files -> files speed through the runtime-infer pipeline")
+    _model_args(p)
+    p.add_argument("--files", type=Path, metavar="DIR", help="input images (default: --images synthetic PNGs)")
+    p.add_argument("--images", type=int, default=64, help="synthetic inputs to make without --files (default 64)")
+    p.add_argument("--backends", default="ort-cpu,ort-cuda,tensorrt,torch-fp32", help="(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="decode and encode threads each (default 2)")
+    p.add_argument("--inflight", type=int, default=2, help="batches in flight (default 2)")
+
+    p = sub.add_parser("parity", help="outputs against PyTorch FP32 and metrics against ground truth")
+    _model_args(p)
+    p.add_argument("--backends", default="ort-cpu,ort-cpu-fp16,torch-amp,ort-cuda,ort-cuda-fp32,tensorrt",
+                   help=f"compared with torch-fp32; from: {names} (default %(default)s)")
+    p.add_argument("--data", default="sample", help="ground-truth colour images (default: the built-in sample)")
+    p.add_argument("--images", type=int, default=16, help="images, spread over the data (default 16)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--min-psnr-fp32", type=float, default=60.0, help="dB vs PyTorch FP32 (default 60)")
+    p.add_argument("--min-psnr-fp16", type=float, default=45.0, help="dB vs PyTorch FP32 (default 45)")
+    p.add_argument("--min-psnr-bf16", type=float, default=30.0, help="dB vs PyTorch FP32 (default 30)")
+    p.add_argument("--max-dssim", type=float, default=0.001,
+                   help="largest |SSIM difference| to PyTorch FP32 against the truth (default 0.001)")
+
+    p = sub.add_parser("train-speed", help="training images/s: FP32 vs mixed precision, channels-last, compile")
+    p.add_argument("--models", default="pix2pix,restore,colorize",
+                   help="pix2pix, restore, colorize (the two-stage U-Nets) (default %(default)s)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--amp", default="fp32,bf16", help="precisions to compare: fp32, bf16, fp16 (default fp32,bf16)")
+    p.add_argument("--channels-last", default="off,on", help="off, on or off,on (default off,on)")
+    p.add_argument("--compile", action="store_true", help="also run each configuration under torch.compile")
+    p.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps (default 3; more under --compile)")
+    p.add_argument("--ngf", type=int, default=64, help="pix2pix generator width (default 64, as in the paper)")
+    p.add_argument("--encoder", default=None, help="two-stage encoder (default efficientnet-b3)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
+    p.add_argument("--tag", default="")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+    p = sub.add_parser("summary", help="rewrite benchmarks/RESULTS.md from the results folders")
+    p.add_argument("--root", type=Path, help="results root (default benchmarks/results)")
+    p.add_argument("--output", type=Path, help="markdown file (default benchmarks/RESULTS.md)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if not args.verbose:  # the ONNX exporter's optimiser chatter
+        for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch._dynamo", "torch._inductor"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    from . import commands
+
+    command = "revive-bench " + " ".join(argv)
+    try:
+        if args.command == "summary":
+            return commands.summary(args)
+        if args.command == "train-speed":
+            return commands.train_speed(args, command)
+        with tempfile.TemporaryDirectory(prefix="revive-bench.") as tmp:
+            workdir = args.workdir or Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            return getattr(commands, args.command)(args, commands.models_from_args(args, workdir), command)
+    except commands.USER_ERRORS as exc:
+        print(f"revive-bench {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,185 @@
+"""What each ``revive-bench`` subcommand does, given its parsed arguments (cli.py only parses)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from revive.runtime.backends import BackendError
+from revive.runtime.card import CardError
+from revive.train.checkpoint import CheckpointError
+
+from . import report
+from .backends import Models, parse_names
+
+__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "speed", "summary", "train_speed"]
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """Bad arguments or files: one line on stderr, exit 2."""
+
+
+USER_ERRORS = (UserError, BackendError, CardError, CheckpointError)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(parse_names(text))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
+    for flag in ("checkpoint", "onnx", "onnx_fp16", "engine"):
+        path = getattr(args, flag)
+        if path is not None and not path.is_file():
+            raise UserError(f"--{flag.replace('_', '-')} {path}: no such file")
+    checkpoint = args.checkpoint
+    if checkpoint is None and not (args.onnx or args.onnx_fp16 or args.engine):
+        from .files_speed import make_checkpoint
+
+        checkpoint = workdir / f"pix2pix_unet_random_{args.image_size}.pt"
+        log.info("no --checkpoint: a full-size pix2pix U-Net with random weights (%s)", checkpoint.name)
+        make_checkpoint(checkpoint, args.image_size)
+    batches = getattr(args, "batch", None) or (getattr(args, "batch_size", 8),)
+    return Models(checkpoint=checkpoint, workdir=workdir, onnx=args.onnx, onnx_fp16=args.onnx_fp16,
+                  engine=args.engine, max_batch=max(max(batches), 8), amp_dtype=args.amp_dtype,
+                  threads=args.threads)
+
+
+def model_info(models: Models) -> tuple[dict[str, Any], int | None]:
+    """What is benchmarked (task, architecture, size, parameters, FLOPs per image) and its FLOPs."""
+    if models.checkpoint is not None:
+        from .flops import graph_flops_per_image
+        from .torch_graph import load_graph
+
+        graph, fields = load_graph(models.checkpoint)
+        flops = graph_flops_per_image(graph, fields["image_size"])
+        params = sum(p.numel() for p in graph.parameters())
+        return ({"task": fields["task"], "architecture": fields["architecture"],
+                 "color_space": fields["color_space"], "image_size": fields["image_size"],
+                 "parameters": params, "gflops_per_image": flops / 1e9,
+                 "checkpoint": str(models.checkpoint)}, flops)
+    from revive.runtime.card import card_from_onnx_metadata, read_card
+
+    path = models.onnx or models.onnx_fp16 or models.engine
+    if path.suffix == ".onnx":
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        card = card_from_onnx_metadata(meta, path)
+    else:
+        card = read_card(path)
+    return ({"task": card.task, "architecture": card.architecture, "color_space": card.color_space,
+             "image_size": card.image_size, "parameters": None, "gflops_per_image": None,
+             "checkpoint": None}, None)
+
+
+def _stem(name: str, tag: str) -> str:
+    return f"{name}-{tag}" if tag else name
+
+
+def speed(args: argparse.Namespace, models: Models, command: str) -> int:
+    from .speed import SpeedOptions, run_speed, speed_markdown, speed_plot
+
+    opts = SpeedOptions(batches=args.batch, backends=_names(args.backends), warmup=args.warmup,
+                        repeats=args.repeats, max_seconds=args.max_seconds)
+    info, flops = model_info(models)
+    result = run_speed(models, opts, flops)
+    data = {"benchmark": "speed", "command": command, "model": info,
+            "settings": {"batches": list(opts.batches), "warmup": opts.warmup, "repeats": opts.repeats,
+                         "max_seconds": opts.max_seconds},
+            "timer": "cuda-events" if models.cuda else "wall-clock (perf_counter)", **result,
+            "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("speed", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    report.write_text(out / f"{stem}.md", speed_markdown(data))
+    speed_plot(data, out / f"{stem}.png")
+    log.info("wrote %s/%s.{json,md,png}", out, stem)
+    if args.files:
+        args.images, args.batch_size, args.workers, args.inflight = 0, max(args.batch), 2, 2
+        return files(args, models, command)
+    return 0
+
+
+def files(args: argparse.Namespace, models: Models, command: str) -> int:
+    from .files_bench import run_files_bench
+
+    names = _names(args.backends)
+    if args.files is not None and not args.files.is_dir():
+        raise UserError(f"--files {args.files}: no such folder")
+    info, _ = model_info(models)
+    result = run_files_bench(models, names, args.files, args.images, args.batch_size, args.workers, args.inflight,
+                             info["image_size"])
+    data = {"benchmark": "files", "command": command, "model": info, **result, "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("files", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    rows = [[n, e.get("precision", ""), e["images"], report.fmt(e["images_per_s"]), report.fmt(e["wall_s"])]
+            if e["status"] == "ok" else [n, "skipped", "", "", e["reason"]] for n, e in data["backends"].items()]
+    report.write_text(out / f"{stem}.md", f"# Files → files speed\n\n{report.machine_line(data['machine'])}\n\n"
+                      f"Command: `{command}`\n\n"
+                      + report.markdown_table(["backend", "precision", "images", "images/s", "wall s"], rows))
+    log.info("wrote %s/%s.{json,md}", out, stem)
+    return 0
+
+
+def parity(args: argparse.Namespace, models: Models, command: str) -> int:
+    from .parity import Thresholds, parity_markdown, run_parity
+
+    if models.checkpoint is None:
+        raise UserError("parity compares with PyTorch FP32: give --checkpoint")
+    names = [n for n in _names(args.backends) if n != "torch-fp32"]
+    thresholds = Thresholds(args.min_psnr_fp32, args.min_psnr_fp16, args.min_psnr_bf16, args.max_dssim)
+    info, _ = model_info(models)
+    result = run_parity(models, names, args.data, args.images, args.batch_size, thresholds)
+    data = {"benchmark": "parity", "command": command, "model": info, **result, "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("parity", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    report.write_text(out / f"{stem}.md", parity_markdown(data))
+    log.info("wrote %s/%s.{json,md}", out, stem)
+    failed = [n for n, e in data["backends"].items() if e["status"] == "ok" and not e["passed"]]
+    if failed:
+        log.error("below thresholds: %s", ", ".join(failed))
+        return 1
+    return 0
+
+
+def train_speed(args: argparse.Namespace, command: str) -> int:
+    from .train_speed import TrainSpeedOptions, run_train_speed, train_markdown, train_plot
+
+    opts = TrainSpeedOptions(models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+                             batch=args.batch, image_size=args.image_size,
+                             amp=tuple(a.strip() for a in args.amp.split(",") if a.strip()),
+                             channels_last=tuple(c.strip() == "on" for c in args.channels_last.split(",")),
+                             compile=args.compile, steps=args.steps, warmup=args.warmup, ngf=args.ngf,
+                             encoder=args.encoder, device=args.device)
+    try:
+        result = run_train_speed(opts)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    data = {"benchmark": "train_speed", "command": command, **result, "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("train_speed", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    report.write_text(out / f"{stem}.md", train_markdown(data))
+    train_plot(data, out / f"{stem}.png")
+    log.info("wrote %s/%s.{json,md,png}", out, stem)
+    return 0
+
+
+def summary(args: argparse.Namespace) -> int:
+    from .summary import write_summary
+
+    path = write_summary(args.root or report.RESULTS_ROOT, args.output or report.RESULTS_ROOT.parent / "RESULTS.md")
+    log.info("wrote %s", path)
+    return 0
+
+
+

@@ -1,0 +1,238 @@
+"""Engine-only speed: throughput and latency per backend and batch size, with memory and TFLOP/s.
+
+For each backend and batch size: ``warmup`` untimed calls, then ``repeats`` timed
+calls of ``backend.run`` on the same uint8 batch (photo-like synthetic gray, host
+to host: copies to and from the device are part of every backend's figure).
+Timing is CUDA events around each call on a GPU machine, ``time.perf_counter``
+on the CPU. Latency percentiles are over the timed calls; throughput is
+``batch x calls / total time`` (so throughput x p50 latency is close to the batch
+when the timings are steady). ``--max-seconds`` caps the timed calls of one
+measurement (at least 3 are always made), which keeps CPU sweeps bounded.
+
+Peak memory: on a GPU, ``torch.cuda.max_memory_allocated`` for PyTorch backends
+and the growth of device memory in use (``torch.cuda.mem_get_info``) for ONNX
+Runtime and TensorRT, which allocate outside PyTorch; on the CPU the process's
+resident-set high-water mark (VmHWM, reset before each measurement through
+``/proc/self/clear_refs``; ``ru_maxrss`` where that is not possible, which never
+goes down).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import BACKENDS, Models, Unavailable, open_named
+from .flops import tflops
+
+__all__ = ["SpeedOptions", "latency_stats", "measure", "run_speed"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SpeedOptions:
+    batches: tuple[int, ...] = (1, 8, 32, 64)
+    backends: tuple[str, ...] = ("torch-fp32", "ort-cpu")
+    warmup: int = 3
+    repeats: int = 20
+    max_seconds: float = 30.0
+
+
+def latency_stats(times_s: list[float], batch: int) -> dict[str, float]:
+    t = np.asarray(times_s) * 1000.0
+    total = float(np.sum(times_s))
+    return {"calls": len(times_s), "latency_ms_p50": float(np.percentile(t, 50)),
+            "latency_ms_p95": float(np.percentile(t, 95)), "latency_ms_p99": float(np.percentile(t, 99)),
+            "latency_ms_mean": float(t.mean()), "latency_ms_min": float(t.min()),
+            "images_per_s": batch * len(times_s) / total, "images_per_s_at_p50": batch / (float(np.median(t)) / 1000)}
+
+
+class _Memory:
+    """Peak memory of one measurement (see the module docstring for what is measured where)."""
+
+    def __init__(self, cuda: bool, torch_backend: bool) -> None:
+        self.cuda, self.torch_backend = cuda, torch_backend
+        self.kind = ""
+        if cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            if torch_backend:
+                torch.cuda.reset_peak_memory_stats()
+                self.kind = "torch.cuda.max_memory_allocated"
+            else:
+                free, total = torch.cuda.mem_get_info()
+                self.base = total - free
+                self.kind = "device memory in use after the runs minus before (cudaMemGetInfo)"
+        else:
+            self.kind = "process RSS high-water (VmHWM)" if _reset_hwm() else "process ru_maxrss (never reset)"
+
+    def peak_mb(self) -> float | None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            if self.torch_backend:
+                return torch.cuda.max_memory_allocated() / 2**20
+            free, total = torch.cuda.mem_get_info()
+            return max(0.0, (total - free - self.base) / 2**20)
+        return _rss_hwm_mb()
+
+
+def _reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_hwm_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Timer:
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.name = "cuda-events" if cuda else "wall-clock (perf_counter)"
+
+    def time(self, fn) -> float:
+        if self.cuda:
+            import torch
+
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1000.0
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+
+def measure(backend: Any, batch: int, opts: SpeedOptions, cuda: bool, torch_backend: bool) -> dict[str, Any]:
+    """Latency/throughput/memory of ``backend.run`` on one batch size."""
+    from revive.export.trt_verify import synthetic_batch
+
+    gray = synthetic_batch(batch, backend.image_size, seed=batch)
+    timer = _Timer(cuda)
+    memory = _Memory(cuda, torch_backend)
+    for _ in range(opts.warmup):
+        backend.run(gray)
+    times: list[float] = []
+    deadline = time.perf_counter() + opts.max_seconds
+    while len(times) < opts.repeats and (len(times) < 3 or time.perf_counter() < deadline):
+        times.append(timer.time(lambda: backend.run(gray)))
+    result = {"batch": batch, **latency_stats(times, batch), "timer": timer.name,
+              "peak_memory_mb": memory.peak_mb(), "memory_kind": memory.kind}
+    return result
+
+
+def run_speed(models: Models, opts: SpeedOptions, flops_per_image: int | None) -> dict[str, Any]:
+    """Every requested backend over every batch size: ``{"backends": {name: ...}}``."""
+    cuda = models.cuda
+    out: dict[str, Any] = {}
+    for name in opts.backends:
+        entry: dict[str, Any] = {"status": "ok"}
+        try:
+            backend, precision = open_named(name, models)
+        except Unavailable as exc:
+            log.warning("%s: skipped (%s)", name, exc)
+            out[name] = {"status": "skipped", "reason": str(exc)}
+            continue
+        entry.update(precision=precision, providers=backend.providers, model=backend.path.name,
+                     results=[])
+        on_gpu = BACKENDS[name].device == "cuda" or (BACKENDS[name].device == "auto" and cuda)
+        try:
+            for batch in opts.batches:
+                r = measure(backend, batch, opts, cuda=on_gpu, torch_backend=name.startswith("torch"))
+                r["achieved_tflops"] = tflops(flops_per_image, r["images_per_s"])
+                entry["results"].append(r)
+                log.info("%-18s batch %3d: %8.2f images/s, p50 %8.2f ms, p99 %8.2f ms", name, batch,
+                         r["images_per_s"], r["latency_ms_p50"], r["latency_ms_p99"])
+        except Exception as exc:  # noqa: BLE001 - e.g. torch.compile without a compiler: report, go on
+            log.warning("%s failed: %s", name, exc)
+            entry = {"status": "skipped", "reason": f"failed while running: {type(exc).__name__}: "
+                                                     f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                     "results": entry["results"]}
+        finally:
+            backend.close()
+            _release(name)
+        out[name] = entry
+    return {"backends": out}
+
+
+def _release(name: str) -> None:
+    if name.startswith("torch"):
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def speed_markdown(report: dict[str, Any]) -> str:
+    from .report import fmt, machine_line, markdown_table
+
+    rows, skipped = [], []
+    for name, entry in report["backends"].items():
+        if entry["status"] != "ok":
+            skipped.append(f"- `{name}`: skipped — {entry['reason']}")
+            continue
+        for r in entry["results"]:
+            rows.append([name, entry["precision"], r["batch"], fmt(r["images_per_s"]), fmt(r["latency_ms_p50"]),
+                         fmt(r["latency_ms_p95"]), fmt(r["latency_ms_p99"]), fmt(r["achieved_tflops"], 3),
+                         fmt(r["peak_memory_mb"], 0), r["calls"]])
+    model = report["model"]
+    text = [f"# Inference speed: {model['architecture']} ({model['task']}, {model['image_size']}×{model['image_size']})",
+            "", machine_line(report["machine"]), "",
+            f"FLOPs per image: {fmt(model['gflops_per_image'])} GFLOP (FlopCounterMode). "
+            f"Timer: {report['timer']}. Command: `{report['command']}`", "",
+            markdown_table(["backend", "precision", "batch", "images/s", "p50 ms", "p95 ms", "p99 ms", "TFLOP/s",
+                            "peak MB", "calls"], rows)]
+    if skipped:
+        text += ["Skipped:", "", *skipped, ""]
+    return "\n".join(text)
+
+
+def speed_plot(report: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, entry in report["backends"].items():
+        if entry["status"] != "ok" or not entry["results"]:
+            continue
+        xs = [r["batch"] for r in entry["results"]]
+        ys = [r["images_per_s"] for r in entry["results"]]
+        ax.plot(xs, ys, marker="o", label=f"{name} ({entry['precision']})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("images/s")
+    model = report["model"]
+    ax.set_title(f"{model['architecture']} {model['image_size']}px on {report['machine']['slug']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

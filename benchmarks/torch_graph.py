@@ -1,0 +1,79 @@
+"""PyTorch backends for the benchmarks: the export graph on CPU or CUDA, FP32, autocast or compiled.
+
+``benchmarks/torch_backend.TorchBackend`` is the files-speed twin (CPU, FP32,
+colorize graphs); this one builds the graph through
+``revive.export.to_onnx.graph_from_checkpoint``, the very function the ONNX
+exporter and ``to_trt --verify`` use, so PyTorch and the exported models run the
+same module for every task the exporter supports, and adds a device, autocast
+(fp16/bf16), channels-last and ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from revive.export.cards import make_card
+from revive.runtime.backends.base import Backend
+
+__all__ = ["AMP_DTYPES", "TorchGraphBackend", "load_graph"]
+
+AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def load_graph(checkpoint: str | Path) -> tuple[torch.nn.Module, dict]:
+    """(export graph in eval mode, card fields) for a checkpoint, as the exporter builds it."""
+    from revive.export.to_onnx import graph_from_checkpoint
+
+    return graph_from_checkpoint(checkpoint)
+
+
+class TorchGraphBackend(Backend):
+    name = "torch"
+
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", amp: str | None = None, compile: bool = False,
+                 channels_last: bool = False, max_batch: int = 64) -> None:
+        graph, fields = load_graph(checkpoint)
+        if amp is not None and amp not in AMP_DTYPES:
+            raise ValueError(f"amp {amp!r}: choose fp16 or bf16")
+        if amp == "fp16" and device == "cpu":
+            raise ValueError("fp16 autocast needs CUDA; use bf16 on the CPU")
+        card = make_card(**fields, batch={"min": 1, "opt": min(32, max_batch), "max": max_batch},
+                         precision="fp32", opset=0)
+        super().__init__(checkpoint, card)
+        self.device = torch.device(device)
+        self.amp, self.compiled, self.channels_last = amp, compile, channels_last
+        graph = graph.to(self.device)
+        if channels_last:
+            graph = graph.to(memory_format=torch.channels_last)
+        self.eager = graph
+        self.graph = torch.compile(graph) if compile else graph
+        self._roles = [o.role for o in card.outputs]
+
+    @property
+    def precision(self) -> str:
+        return self.amp or "fp32"
+
+    @property
+    def providers(self) -> list[str]:
+        what = [f"torch {torch.__version__}", str(self.device), f"autocast {self.amp}" if self.amp else "fp32"]
+        if self.device.type == "cpu":
+            what.append(f"{torch.get_num_threads()} threads")
+        if self.compiled:
+            what.append("torch.compile")
+        if self.channels_last:
+            what.append("channels_last")
+        return [", ".join(what)]
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.amp]) if self.amp else nullcontext()
+
+    def _run(self, gray: np.ndarray) -> dict[str, np.ndarray]:
+        x = torch.from_numpy(gray).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            out = self.graph(x)
+        outs = [out] if isinstance(out, torch.Tensor) else list(out)
+        return {role: t.cpu().numpy() for role, t in zip(self._roles, outs)}
