@@ -45,11 +45,13 @@ class Models:
 
     checkpoint: Path | None
     workdir: Path
+    pipeline: tuple[Path, Path] | None = None  # (restorer, colorizer) checkpoints: the fused graph
     onnx: Path | None = None  # FP32
     onnx_fp16: Path | None = None
     engine: Path | None = None
     max_batch: int = 64
     amp_dtype: str | None = None  # None: fp16 on CUDA, bf16 on CPU
+    random_weights: bool = False  # made by random_models (recorded in results)
     threads: int = 0  # CPU threads per backend (0 = the library's default: all cores)
     _made: dict[str, Path] = field(default_factory=dict)
 
@@ -66,19 +68,26 @@ class Models:
     def amp(self) -> str:
         return self.amp_dtype or ("fp16" if self.cuda else "bf16")
 
-    def need_checkpoint(self, what: str = "PyTorch backends") -> Path:
+    def need_checkpoint(self, what: str = "PyTorch backends") -> Path | tuple[Path, Path]:
+        """The checkpoint, or the (restorer, colorizer) pair of a pipeline."""
+        if self.pipeline is not None:
+            return self.pipeline
         if self.checkpoint is None:
-            raise Unavailable(f"{what} need --checkpoint")
+            raise Unavailable(f"{what} need --checkpoint (or --pipeline)")
         return self.checkpoint
 
     def fp32_onnx(self) -> Path:
         if self.onnx is None:
-            from revive.export.to_onnx import export_checkpoint
+            from revive.export.to_onnx import export_checkpoint, export_pipeline
 
-            ckpt = self.need_checkpoint("ONNX backends without --onnx")
-            self.onnx = self.workdir / f"{ckpt.stem}.onnx"
+            source = self.need_checkpoint("ONNX backends without --onnx")
+            stem = f"{source[0].stem}+{source[1].stem}" if isinstance(source, tuple) else source.stem
+            self.onnx = self.workdir / f"{stem}.onnx"
             log.info("exporting %s (max batch %d)", self.onnx.name, self.max_batch)
-            export_checkpoint(ckpt, self.onnx, max_batch=self.max_batch)
+            if isinstance(source, tuple):
+                export_pipeline(*source, self.onnx, max_batch=self.max_batch)
+            else:
+                export_checkpoint(source, self.onnx, max_batch=self.max_batch)
         return self.onnx
 
     def fp16_onnx(self) -> Path:

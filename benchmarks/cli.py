@@ -39,8 +39,13 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("models (default: a full-size pix2pix U-Net with random weights)")
+    g = p.add_argument_group("models (default: a full-size random-weight model, see --model)")
     g.add_argument("--checkpoint", type=Path, help="a revive checkpoint (.pt); PyTorch backends need one")
+    g.add_argument("--pipeline", nargs=2, type=Path, metavar=("RESTORE_CKPT", "COLORIZE_CKPT"),
+                   help="a restorer and a colorizer checkpoint, benchmarked as the fused pipeline graph")
+    g.add_argument("--model", default="pix2pix", choices=("pix2pix", "restore", "colorize", "pipeline"),
+                   help="the random-weight model made without --checkpoint/--pipeline/--onnx (default pix2pix: "
+                        "unet_256, 54M; restore/colorize: the two-stage EfficientNet-B3 U-Nets)")
     g.add_argument("--onnx", type=Path, help="FP32 ONNX model (default: exported from --checkpoint)")
     g.add_argument("--onnx-fp16", type=Path, help="FP16 ONNX model (default: converted from the FP32 one)")
     g.add_argument("--engine", type=Path, help="TensorRT engine (default: built from the FP16 ONNX when "
@@ -110,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ngf", type=int, default=64, help="pix2pix generator width (default 64, as in the paper)")
     p.add_argument("--encoder", default=None, help="two-stage encoder (default efficientnet-b3)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (default: all cores)")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
     p.add_argument("--tag", default="")
     p.add_argument("-v", "--verbose", action="store_true")

@@ -38,32 +38,40 @@ def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
         path = getattr(args, flag)
         if path is not None and not path.is_file():
             raise UserError(f"--{flag.replace('_', '-')} {path}: no such file")
-    checkpoint = args.checkpoint
-    if checkpoint is None and not (args.onnx or args.onnx_fp16 or args.engine):
-        from .files_speed import make_checkpoint
+    checkpoint, pipeline = args.checkpoint, tuple(args.pipeline) if args.pipeline else None
+    random_weights = False
+    for path in pipeline or ():
+        if not path.is_file():
+            raise UserError(f"--pipeline: {path}: no such file")
+    if checkpoint and pipeline:
+        raise UserError("give --checkpoint or --pipeline, not both")
+    if checkpoint is None and pipeline is None and not (args.onnx or args.onnx_fp16 or args.engine):
+        from .random_models import make_random
 
-        checkpoint = workdir / f"pix2pix_unet_random_{args.image_size}.pt"
-        log.info("no --checkpoint: a full-size pix2pix U-Net with random weights (%s)", checkpoint.name)
-        make_checkpoint(checkpoint, args.image_size)
+        log.info("no --checkpoint: a full-size %s model with random weights (%d px)", args.model, args.image_size)
+        made = make_random(args.model, workdir, args.image_size)
+        checkpoint, pipeline = (None, made) if isinstance(made, tuple) else (made, None)
+        random_weights = True
     batches = getattr(args, "batch", None) or (getattr(args, "batch_size", 8),)
-    return Models(checkpoint=checkpoint, workdir=workdir, onnx=args.onnx, onnx_fp16=args.onnx_fp16,
+    return Models(checkpoint=checkpoint, pipeline=pipeline, workdir=workdir, random_weights=random_weights, onnx=args.onnx, onnx_fp16=args.onnx_fp16,
                   engine=args.engine, max_batch=max(max(batches), 8), amp_dtype=args.amp_dtype,
                   threads=args.threads)
 
 
 def model_info(models: Models) -> tuple[dict[str, Any], int | None]:
     """What is benchmarked (task, architecture, size, parameters, FLOPs per image) and its FLOPs."""
-    if models.checkpoint is not None:
+    if models.checkpoint is not None or models.pipeline is not None:
         from .flops import graph_flops_per_image
         from .torch_graph import load_graph
 
-        graph, fields = load_graph(models.checkpoint)
+        graph, fields = load_graph(models.need_checkpoint())
         flops = graph_flops_per_image(graph, fields["image_size"])
         params = sum(p.numel() for p in graph.parameters())
         return ({"task": fields["task"], "architecture": fields["architecture"],
                  "color_space": fields["color_space"], "image_size": fields["image_size"],
                  "parameters": params, "gflops_per_image": flops / 1e9,
-                 "checkpoint": str(models.checkpoint)}, flops)
+                 "checkpoint": " + ".join(map(str, models.pipeline)) if models.pipeline else str(models.checkpoint),
+                 "random_weights": models.random_weights}, flops)
     from revive.runtime.card import card_from_onnx_metadata, read_card
 
     path = models.onnx or models.onnx_fp16 or models.engine
@@ -132,8 +140,8 @@ def files(args: argparse.Namespace, models: Models, command: str) -> int:
 def parity(args: argparse.Namespace, models: Models, command: str) -> int:
     from .parity import Thresholds, parity_markdown, run_parity
 
-    if models.checkpoint is None:
-        raise UserError("parity compares with PyTorch FP32: give --checkpoint")
+    if models.checkpoint is None and models.pipeline is None:
+        raise UserError("parity compares with PyTorch FP32: give --checkpoint or --pipeline")
     names = [n for n in _names(args.backends) if n != "torch-fp32"]
     thresholds = Thresholds(args.min_psnr_fp32, args.min_psnr_fp16, args.min_psnr_bf16, args.max_dssim)
     info, _ = model_info(models)
@@ -160,6 +168,10 @@ def train_speed(args: argparse.Namespace, command: str) -> int:
                              channels_last=tuple(c.strip() == "on" for c in args.channels_last.split(",")),
                              compile=args.compile, steps=args.steps, warmup=args.warmup, ngf=args.ngf,
                              encoder=args.encoder, device=args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         result = run_train_speed(opts)
     except ValueError as exc:

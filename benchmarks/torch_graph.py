@@ -19,31 +19,36 @@ import torch
 from revive.export.cards import make_card
 from revive.runtime.backends.base import Backend
 
-__all__ = ["AMP_DTYPES", "TorchGraphBackend", "load_graph"]
+__all__ = ["AMP_DTYPES", "Source", "TorchGraphBackend", "load_graph"]
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def load_graph(checkpoint: str | Path) -> tuple[torch.nn.Module, dict]:
-    """(export graph in eval mode, card fields) for a checkpoint, as the exporter builds it."""
-    from revive.export.to_onnx import graph_from_checkpoint
+Source = Path | tuple[Path, Path]  # a checkpoint, or (restorer, colorizer) for the fused pipeline
 
-    return graph_from_checkpoint(checkpoint)
+
+def load_graph(source: Source) -> tuple[torch.nn.Module, dict]:
+    """(export graph in eval mode, card fields) for a checkpoint or a pipeline pair, as the exporter builds it."""
+    from revive.export.to_onnx import graph_from_checkpoint, pipeline_graph
+
+    if isinstance(source, tuple):
+        return pipeline_graph(*source)
+    return graph_from_checkpoint(source)
 
 
 class TorchGraphBackend(Backend):
     name = "torch"
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu", amp: str | None = None, compile: bool = False,
+    def __init__(self, source: Source, device: str = "cpu", amp: str | None = None, compile: bool = False,
                  channels_last: bool = False, max_batch: int = 64) -> None:
-        graph, fields = load_graph(checkpoint)
+        graph, fields = load_graph(source)
         if amp is not None and amp not in AMP_DTYPES:
             raise ValueError(f"amp {amp!r}: choose fp16 or bf16")
         if amp == "fp16" and device == "cpu":
             raise ValueError("fp16 autocast needs CUDA; use bf16 on the CPU")
         card = make_card(**fields, batch={"min": 1, "opt": min(32, max_batch), "max": max_batch},
                          precision="fp32", opset=0)
-        super().__init__(checkpoint, card)
+        super().__init__(source[-1] if isinstance(source, tuple) else source, card)
         self.device = torch.device(device)
         self.amp, self.compiled, self.channels_last = amp, compile, channels_last
         graph = graph.to(self.device)

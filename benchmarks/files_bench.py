@@ -1,0 +1,73 @@
+"""Files -> files speed: ``runtime-infer``'s pipeline (decode, resize, batch, run, composite, encode) on a folder.
+
+Every backend is driven by ``revive.runtime.pipeline`` with the same inputs and
+settings, after one warm-up batch; the figure is images written per second of
+wall time. Inputs are ``--files DIR`` (every image runtime-infer reads) or
+``--images N`` gray PNGs cut from scikit-image's photos
+(``files_speed.make_inputs``). Outputs are written to a scratch folder and
+deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import Models, Unavailable, open_named
+
+__all__ = ["run_files_bench", "time_files"]
+
+log = logging.getLogger(__name__)
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def time_files(backend: Any, inputs: Path, out: Path, batch: int, workers: int, inflight: int) -> dict[str, Any]:
+    from revive.runtime.inputs import find_inputs, plan_jobs
+    from revive.runtime.pipeline import Chain, Pipeline, PipelineConfig
+
+    shutil.rmtree(out, ignore_errors=True)
+    jobs = plan_jobs(find_inputs([inputs], EXTENSIONS), out, "png")
+    if not jobs:
+        raise ValueError(f"{inputs}: no images ({', '.join(EXTENSIONS)})")
+    backend.run(np.zeros((batch, 1, backend.image_size, backend.image_size), np.uint8))  # warm-up
+    config = PipelineConfig(batch_size=batch, workers=workers, inflight=inflight, progress=False)
+    stats = Pipeline(Chain([backend]), config).run(jobs)
+    written = sum(j.status == "written" for j in jobs)
+    return {"images": written, "failed": len(jobs) - written, "wall_s": stats.wall_s,
+            "images_per_s": written / stats.wall_s if stats.wall_s else None,
+            "stage_thread_s": dict(stats.stage_s)}
+
+
+def run_files_bench(models: Models, names: tuple[str, ...], folder: Path | None, count: int, batch: int,
+                    workers: int, inflight: int, image_size: int) -> dict[str, Any]:
+    source = str(folder) if folder is not None else f"{count} gray PNGs from scikit-image photos, {image_size} px"
+    with tempfile.TemporaryDirectory(prefix="revive-bench-files.") as tmp:
+        tmp = Path(tmp)
+        if folder is None:
+            from .files_speed import make_inputs
+
+            folder = tmp / "inputs"
+            make_inputs(folder, count, image_size)
+        out: dict[str, Any] = {}
+        for name in names:
+            try:
+                backend, precision = open_named(name, models)
+            except Unavailable as exc:
+                log.warning("%s: skipped (%s)", name, exc)
+                out[name] = {"status": "skipped", "reason": str(exc)}
+                continue
+            try:
+                r = time_files(backend, folder, tmp / "out", batch, workers, inflight)
+            finally:
+                backend.close()
+            out[name] = {"status": "ok", "precision": precision, "providers": backend.providers, **r}
+            log.info("%-14s %8.2f images/s (%d images, %.2f s)", name, r["images_per_s"] or 0, r["images"],
+                     r["wall_s"])
+    return {"settings": {"inputs": source,
+                         "batch_size": batch, "workers": workers, "inflight": inflight},
+            "backends": out}
