@@ -117,6 +117,7 @@ class ColorizeTask(TrainTask):
         precision.step(opt)
         return {**result, **{k: v.detach() for k, v in losses.items()}}
 
+    @torch.no_grad()
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         if self.restorer is not None:
             gray255 = self.restored_gray(batch)

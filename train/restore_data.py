@@ -58,9 +58,9 @@ class RestoreDataset(Dataset):
                                                      self.train)
         return {
             "input": torch.from_numpy(damaged.astype(np.float32) / 127.5 - 1.0)[None],
-            "damaged": torch.from_numpy(np.ascontiguousarray(damaged))[None],
+            "damaged": torch.from_numpy(np.array(damaged))[None],
             "mask": torch.from_numpy(mask.astype(np.float32))[None],
-            "gray": torch.from_numpy(np.ascontiguousarray(gray))[None],
+            "gray": torch.from_numpy(np.array(gray))[None],
             "clean_input": torch.from_numpy(encode_input(gray, self.color_space)[:1].copy()),
             "color": torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1))),
             "target": torch.from_numpy(encode_target(color, self.color_space)),

@@ -113,6 +113,7 @@ class RestoreTask(TrainTask):
         precision.step(opt)
         return {**result, **{k: v.detach() for k, v in losses.items()}}
 
+    @torch.no_grad()
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         out = unwrap(self.nets["restorer"])(batch["input"]).float()
         losses = self._losses(out, batch)

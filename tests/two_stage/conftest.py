@@ -1,0 +1,65 @@
+"""Tiny two-stage fixtures: EfficientNet-B3 U-Nets with slim decoders at 64 x 64, made by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SIZE = 64
+DECODER = (32, 16, 16, 8, 8)  # slim decoder: the encoder stays the real EfficientNet-B3
+
+
+def make_checkpoint(path: Path, stage: str, color_space: str = "rgb", seed: int = 0) -> Path:
+    """A randomly initialised restorer or colorizer checkpoint, as the tasks write them.
+
+    The restorer's mask head is scaled up so its damage probabilities spread over
+    0..1 instead of sitting at the 0.5 threshold, which makes the composite of
+    reconstruction and input visible in the outputs.
+    """
+    import torch
+
+    from revive.train.checkpoint import save_checkpoint
+    from revive.train.colorize_task import ColorizeOptions, ColorizeTask
+    from revive.train.restore_task import RestoreOptions, RestoreTask
+
+    torch.manual_seed(seed)
+    if stage == "restore":
+        task = RestoreTask(RestoreOptions(image_size=SIZE, encoder_weights=None, decoder_channels=DECODER))
+        head = task.nets["restorer"].unet.segmentation_head[0]
+        with torch.no_grad():
+            head.weight[1] *= 40.0
+            head.bias[1] = 0.0
+    else:
+        task = ColorizeTask(ColorizeOptions(image_size=SIZE, color_space=color_space, encoder_weights=None,
+                                            decoder_channels=DECODER))
+    net = task.nets[task.primary].eval()
+    with torch.no_grad():  # settle BatchNorm running statistics away from their init values
+        net.train()
+        for _ in range(2):
+            net(torch.rand(4, 1, SIZE, SIZE) * 2 - 1)
+        net.eval()
+    save_checkpoint(path, net, {**task.config(), "train": {}, "metrics": {}})
+    return path
+
+
+@pytest.fixture(scope="session")
+def two_stage_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("two_stage_ckpt")
+    return {"restore": make_checkpoint(folder / "restore.pt", "restore"),
+            "colorize": make_checkpoint(folder / "colorize.pt", "colorize", "rgb", seed=1)}
+
+
+@pytest.fixture(scope="session")
+def two_stage_onnx(two_stage_checkpoints, tmp_path_factory) -> dict[str, Path]:
+    """restore.onnx, colorize.onnx and the fused pipeline.onnx, dynamic batch 1..4."""
+    from revive.export.to_onnx import export_checkpoint, export_pipeline
+
+    folder = tmp_path_factory.mktemp("two_stage_onnx")
+    ck = two_stage_checkpoints
+    out = {"restore": folder / "restore.onnx", "colorize": folder / "colorize.onnx",
+           "pipeline": folder / "pipeline.onnx"}
+    export_checkpoint(ck["restore"], out["restore"], max_batch=4)
+    export_checkpoint(ck["colorize"], out["colorize"], max_batch=4)
+    export_pipeline(ck["restore"], ck["colorize"], out["pipeline"], max_batch=4)
+    return out
