@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", default="fp32,bf16", help="precisions to compare: fp32, bf16, fp16 (default fp32,bf16)")
     p.add_argument("--channels-last", default="off,on", help="off, on or off,on (default off,on)")
     p.add_argument("--compile", action="store_true", help="also run each configuration under torch.compile")
+    p.add_argument("--configs", help="explicit configurations instead of the --amp x --channels-last grid, e.g. "
+                                     "fp32,bf16,bf16+channels_last,bf16+channels_last+compile")
     p.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (default 3; more under --compile)")
     p.add_argument("--ngf", type=int, default=64, help="pix2pix generator width (default 64, as in the paper)")

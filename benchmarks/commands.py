@@ -167,7 +167,7 @@ def train_speed(args: argparse.Namespace, command: str) -> int:
                              amp=tuple(a.strip() for a in args.amp.split(",") if a.strip()),
                              channels_last=tuple(c.strip() == "on" for c in args.channels_last.split(",")),
                              compile=args.compile, steps=args.steps, warmup=args.warmup, ngf=args.ngf,
-                             encoder=args.encoder, device=args.device)
+                             encoder=args.encoder, device=args.device, configs=args.configs)
     if args.threads:
         import torch
 

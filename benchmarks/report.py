@@ -76,7 +76,9 @@ def machine_info() -> dict[str, Any]:
         props = torch.cuda.get_device_properties(0)
         info["gpu"] = {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
                        "compute_capability": f"{props.major}.{props.minor}", "cuda": torch.version.cuda,
-                       "cudnn": torch.backends.cudnn.version()}
+                       "cudnn": torch.backends.cudnn.version(),
+                       "tf32": {"cudnn_conv": torch.backends.cudnn.allow_tf32,
+                                "matmul": torch.backends.cuda.matmul.allow_tf32}}
     try:
         import onnxruntime
 

@@ -48,6 +48,16 @@ class TrainSpeedOptions:
     ngf: int = 64
     encoder: str | None = None
     device: str = "auto"
+    configs: str | None = None  # "fp32,bf16+channels_last+compile": replaces the grid
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """``bf16+channels_last+compile`` -> {"amp": "bf16", "channels_last": True, "compile": True}."""
+    parts = [p.strip() for p in text.split("+") if p.strip()]
+    if not parts or parts[0] not in ("fp32", "bf16", "fp16") or set(parts[1:]) - {"channels_last", "compile"}:
+        raise ValueError(f"--configs entry {text!r}: PRECISION[+channels_last][+compile], PRECISION one of "
+                         "fp32, bf16, fp16")
+    return {"amp": parts[0], "channels_last": "channels_last" in parts, "compile": "compile" in parts}
 
 
 def build_task(model: str, image_size: int, ngf: int = 64, encoder: str | None = None):
@@ -83,6 +93,8 @@ def synthetic_batch(model: str, n: int, size: int, seed: int = 0) -> dict[str, t
 
 
 def _configs(opts: TrainSpeedOptions) -> list[dict[str, Any]]:
+    if opts.configs:
+        return [parse_config(c) for c in opts.configs.split(",") if c.strip()]
     configs = [{"amp": amp, "channels_last": cl, "compile": False} for amp in opts.amp for cl in opts.channels_last]
     if opts.compile:
         configs += [{**c, "compile": True} for c in list(configs)]
@@ -167,7 +179,8 @@ def run_train_speed(opts: TrainSpeedOptions) -> dict[str, Any]:
     device = pick_device(opts.device)
     if opts.steps < 1:
         raise ValueError("--steps must be >= 1")
-    for amp in opts.amp:
+    amps = [c["amp"] for c in _configs(opts)]
+    for amp in amps:
         if amp not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"--amp {amp!r}: choose fp32, bf16 or fp16")
         if amp == "fp16" and device.type != "cuda":
@@ -222,7 +235,8 @@ def train_markdown(report: dict[str, Any]) -> str:
         f"# Training speed ({report['device']}, batch {s['batch']}, {s['image_size']}×{s['image_size']})", "",
         machine_line(report["machine"]), "",
         f"Real `TrainTask.train_step` on a synthetic batch already on the device; {s['steps']} timed steps after "
-        f"{s['warmup']} warm-up steps. Command: `{report['command']}`", "",
+        f"{s['warmup']} warm-up steps; networks prepared as `revive-train` prepares them (on CUDA: cudnn "
+        f"autotune and TF32 on, so the FP32 baseline is TF32 eager). Command: `{report['command']}`", "",
         markdown_table(["model", "configuration", "images/s", "step ms", "vs FP32 eager", "TFLOP/s", "peak MB",
                         "note"], rows)])
 
