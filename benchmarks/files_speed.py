@@ -88,9 +88,9 @@ def run_files(backend, inputs: Path, out: Path, batch: int, workers: int, inflig
             "providers": backend.providers, "batch_size": batch, "workers": workers, "inflight": inflight}
 
 
-# (intra-op threads, batches in flight); (0, 2) is what runtime-infer does by default. One engine
-# using both cores per batch, or two
-# single-threaded runs side by side (on 2 cores the latter avoids thread-pool handoffs and spinning).
+# (intra-op threads, batches in flight; 0 threads = all cores). One engine using every core per batch,
+# or runs side by side sharing the cores out: runtime-infer's default is the latter, cores // 2 threads
+# for each of 2 batches in flight ((1, 2) on 2 cores), which avoids thread-pool handoffs and spinning.
 CONFIGS = ((0, 1), (0, 2), (1, 2))
 
 

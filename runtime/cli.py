@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     from .backends import BackendError, open_backend
     from .card import CardError, read_card
     from .inputs import find_inputs, normalise_exts, plan_jobs
-    from .pipeline import check_chain
+    from .pipeline import PipelineConfig, check_chain
 
     started = time.perf_counter()
     for path in args.engine:
@@ -118,7 +118,9 @@ def _run(args: argparse.Namespace) -> int:
               f"(extensions: {' '.join(normalise_exts(args.ext.split(',')))})", file=sys.stderr)
         return 2
     # A dry run only reads the cards; a real run loads each model once and takes the card it carries.
-    backends = [] if args.dry_run else [open_backend(path, device=args.device) for path in args.engine]
+    inflight = PipelineConfig.inflight
+    backends = [] if args.dry_run else [open_backend(path, device=args.device, concurrency=inflight)
+                                        for path in args.engine]
     try:
         cards = [b.card for b in backends] if backends else [read_card(path) for path in args.engine]
         check_chain(cards)

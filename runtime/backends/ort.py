@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,17 @@ __all__ = ["OrtBackend"]
 log = logging.getLogger(__name__)
 
 
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 class OrtBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0, concurrency: int = 1) -> None:
+        """``threads`` = intra-op threads per run (0: on the CPU, the cores shared out among the
+        ``concurrency`` runs the caller keeps in flight, so concurrent batches do not fight over cores).
+        """
         try:
             import onnxruntime as ort
         except ImportError:
@@ -37,6 +45,8 @@ class OrtBackend(Backend):
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": 0, "cudnn_conv_algo_search": "EXHAUSTIVE"}))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not use_cuda and not threads:
+            threads = max(1, _cpu_count() // max(1, concurrency))
         if threads:
             options.intra_op_num_threads = threads
         path = Path(path)
