@@ -33,11 +33,17 @@ def _demote(text: str) -> str:
 def write_summary(root: Path, output: Path) -> Path:
     parts = [HEADER]
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
-        results = sorted(folder.glob("*.json"))
-        if not results:
+        machines = []  # (mtime, machine record) of the results revive-bench wrote (others' JSON is skipped)
+        for path in folder.glob("*.json"):
+            try:
+                record = json.loads(path.read_text()).get("machine")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(record, dict) and "slug" in record:
+                machines.append((path.stat().st_mtime, record))
+        if not machines:
             continue
-        newest = max(results, key=lambda p: p.stat().st_mtime)
-        machine = json.loads(newest.read_text()).get("machine")
+        machine = max(machines, key=lambda m: m[0])[1]
         parts.append(f"## {folder.name}\n")
         if machine:
             parts.append(f"Latest: {machine_line(machine)}\n")
