@@ -31,7 +31,7 @@ from .loop import LoopOptions, fit
 from .restore_data import RestoreDataset
 from .restore_task import RestoreOptions, RestoreTask
 
-__all__ = ["Split", "cross_validate", "load_restorer", "run", "train_colorize", "train_restore", "train_two_stage"]
+__all__ = ["Split", "cpu_convolutions", "cross_validate", "load_restorer", "run", "train_colorize", "train_restore", "train_two_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,25 @@ def cross_validate(items: list[Item], split: Split, out_dir: str | Path,
     return summary
 
 
+def cpu_convolutions(device: torch.device) -> None:
+    """On the CPU, run convolutions without oneDNN.
+
+    Measured on a 2-core CPU with torch 2.15: one training step of the
+    EfficientNet-B3 U-Net (32-64 px, batch 2) takes ~15 s with oneDNN and ~0.5 s
+    without (the depthwise convolutions behind EfficientNet's dynamic "same"
+    padding are what oneDNN handles badly). CUDA is unaffected.
+    """
+    if device.type == "cpu" and torch.backends.mkldnn.enabled:
+        torch.backends.mkldnn.enabled = False
+        log.info("CPU training: oneDNN convolutions off (EfficientNet's depthwise convolutions run "
+                 "far faster without them)")
+
+
 def run(stage: str, items: list[Item], split: Split, loop: LoopOptions, world: World,
         ropts: RestoreOptions | None = None, copts: ColorizeOptions | None = None,
         restorer_ckpt: str | None = None) -> dict[str, Any]:
     """One stage ('restore', 'colorize') or both ('two-stage') on one split, one fold, or all folds."""
+    cpu_convolutions(world.device)
 
     def one(train: list[Item], val: list[Item], out_dir: str) -> dict[str, Any]:
         opts = replace(loop, out_dir=out_dir)

@@ -43,6 +43,17 @@ def make_checkpoint(path: Path, stage: str, color_space: str = "rgb", seed: int 
     return path
 
 
+@pytest.fixture(autouse=True, scope="package")
+def _no_onednn():
+    """As revive-train does on the CPU (train/two_stage.py: cpu_convolutions): ~30x faster steps here."""
+    import torch
+
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    yield
+    torch.backends.mkldnn.enabled = before
+
+
 @pytest.fixture(scope="session")
 def two_stage_checkpoints(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("two_stage_ckpt")

@@ -18,8 +18,8 @@ from revive.train.restore_data import RestoreDataset
 
 from .conftest import DECODER, SIZE
 
-STEPS = 3
-TRAIN_SIZE = 32  # the learning tests run at 32 x 32 to stay quick on two CPU cores
+STEPS = 4
+TRAIN_SIZE = SIZE
 
 
 def _batch(color_space="rgb"):
