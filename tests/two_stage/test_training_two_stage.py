@@ -128,3 +128,15 @@ def test_cli_two_stage_cross_validation(tmp_path):
 def test_cli_rejects_sizes_the_unet_cannot_take(capsys):
     assert cli.main(["restore", "--image-size", "48", "--encoder-weights", "none"]) == 2
     assert "multiple of 32" in capsys.readouterr().err
+
+
+def test_encoder_weights_from_a_file_adapt_the_rgb_stem_to_one_channel(tmp_path):
+    import segmentation_models_pytorch as smp
+    from safetensors.torch import save_file
+
+    rgb = smp.encoders.get_encoder("efficientnet-b3", in_channels=3, weights=None)
+    save_file({k: v.contiguous() for k, v in rgb.state_dict().items()}, str(tmp_path / "enc.safetensors"))
+    net = create_model("smp_unet_restorer", decoder_channels=DECODER, encoder_weights=str(tmp_path / "enc.safetensors"))
+    assert net.encoder_init.endswith("enc.safetensors")
+    stem = net.unet.encoder.state_dict()["_conv_stem.weight"]
+    torch.testing.assert_close(stem, rgb.state_dict()["_conv_stem.weight"].sum(1, keepdim=True))
