@@ -193,8 +193,11 @@ def run_train_speed(opts: TrainSpeedOptions) -> dict[str, Any]:
         base = None
         for i, config in enumerate(_configs(opts)):
             want_flops = flops is None and config["amp"] == "fp32" and not config["compile"]
+            # As revive-train does: the two-stage U-Nets train on the CPU with oneDNN off (train/two_stage.py).
+            onednn = not (device.type == "cpu" and model in ("restore", "colorize"))
             try:
-                r = _measure(model, config, opts, device, count_flops=want_flops)
+                with torch.backends.mkldnn.flags(enabled=onednn):
+                    r = _measure(model, config, opts, device, count_flops=want_flops)
             except Exception as exc:  # noqa: BLE001 - e.g. compile without a toolchain: report, go on
                 log.warning("%s %s failed: %s", model, _label(config), exc)
                 rows.append({"config": _label(config), **config, "status": "failed",

@@ -186,8 +186,12 @@ def _prepare_nets(task: TrainTask, opts: LoopOptions, world: World) -> None:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    sync_bn = opts.sync_bn and world.distributed
+    if sync_bn and world.device.type != "cuda":
+        log.warning("--sync-bn ignored: SyncBatchNorm needs CUDA (each CPU process keeps its own statistics)")
+        sync_bn = False
     for name, net in list(task.nets.items()):
-        if opts.sync_bn and world.distributed:
+        if sync_bn:
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         net = net.to(world.device, memory_format=task.memory_format)
         if world.distributed:
