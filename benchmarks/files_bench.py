@@ -27,6 +27,8 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def time_files(backend: Any, inputs: Path, out: Path, batch: int, workers: int, inflight: int) -> dict[str, Any]:
+    import resource
+
     from revive.runtime.inputs import find_inputs, plan_jobs
     from revive.runtime.pipeline import Chain, Pipeline, PipelineConfig
 
@@ -36,11 +38,17 @@ def time_files(backend: Any, inputs: Path, out: Path, batch: int, workers: int, 
         raise ValueError(f"{inputs}: no images ({', '.join(EXTENSIONS)})")
     backend.run(np.zeros((batch, 1, backend.image_size, backend.image_size), np.uint8))  # warm-up
     config = PipelineConfig(batch_size=batch, workers=workers, inflight=inflight, progress=False)
+    before = resource.getrusage(resource.RUSAGE_SELF)
     stats = Pipeline(Chain([backend]), config).run(jobs)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     written = sum(j.status == "written" for j in jobs)
-    return {"images": written, "failed": len(jobs) - written, "wall_s": stats.wall_s,
-            "images_per_s": written / stats.wall_s if stats.wall_s else None,
-            "stage_thread_s": dict(stats.stage_s)}
+    return {"images": written, "failed": len(jobs) - written, "wall_s": round(stats.wall_s, 3),
+            "images_per_s": round(written / stats.wall_s, 3) if stats.wall_s else None,
+            # CPU seconds this process used: less sensitive than wall time to other jobs on a shared machine.
+            "cpu_s": round(cpu_s, 3), "images_per_cpu_s": round(written / cpu_s, 3) if cpu_s else None,
+            "stage_thread_s": {k: round(v, 3) for k, v in stats.stage_s.items()},
+            "failures": [j.reason for j in jobs if j.status == "failed"][:3]}
 
 
 def run_files_bench(models: Models, names: tuple[str, ...], folder: Path | None, count: int, batch: int,

@@ -17,14 +17,11 @@ import json
 import logging
 import os
 import platform
-import resource
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 __all__ = ["main"]
 
@@ -67,25 +64,13 @@ def make_inputs(folder: Path, count: int, size: int) -> list[Path]:
 
 
 def run_files(backend, inputs: Path, out: Path, batch: int, workers: int, inflight: int) -> dict:
-    from revive.runtime.inputs import find_inputs, plan_jobs
-    from revive.runtime.pipeline import Chain, Pipeline, PipelineConfig
+    from .files_bench import time_files
 
-    shutil.rmtree(out, ignore_errors=True)
-    jobs = plan_jobs(find_inputs([inputs], (".png",)), out, "png")
-    backend.run(np.zeros((batch, 1, backend.image_size, backend.image_size), np.uint8))  # warm-up
-    config = PipelineConfig(batch_size=batch, workers=workers, inflight=inflight, progress=False)
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    stats = Pipeline(Chain([backend]), config).run(jobs)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    written = sum(j.status == "written" for j in jobs)
-    if written != len(jobs):
-        raise RuntimeError(f"only {written} of {len(jobs)} written: {[j.reason for j in jobs if j.reason][:3]}")
-    return {"images": written, "wall_s": round(stats.wall_s, 3), "images_per_s": round(written / stats.wall_s, 3),
-            # CPU seconds this process used: less sensitive than wall time to other jobs on a shared machine.
-            "cpu_s": round(cpu_s, 3), "images_per_cpu_s": round(written / cpu_s, 3),
-            "stage_thread_s": {k: round(v, 3) for k, v in stats.stage_s.items()},
-            "providers": backend.providers, "batch_size": batch, "workers": workers, "inflight": inflight}
+    result = time_files(backend, inputs, out, batch, workers, inflight)
+    if result["failed"]:
+        raise RuntimeError(f"{result['failed']} inputs failed: {result['failures']}")
+    return {**result, "providers": backend.providers, "batch_size": batch, "workers": workers,
+            "inflight": inflight}
 
 
 # (intra-op threads, batches in flight; 0 threads = all cores). One engine using every core per batch,

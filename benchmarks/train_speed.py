@@ -166,7 +166,6 @@ def _measure(model: str, config: dict[str, Any], opts: TrainSpeedOptions, device
               "images_per_s": opts.batch * len(times) / total, "step_ms_p50": float(np.median(times)) * 1000,
               "step_ms_min": float(np.min(times)) * 1000, "peak_memory_mb": peak,
               "memory_kind": "torch.cuda.max_memory_allocated" if cuda else "process RSS high-water (VmHWM)"}
-    del task, batch
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()

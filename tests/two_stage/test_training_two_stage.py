@@ -4,7 +4,6 @@ import json
 import logging
 
 import numpy as np
-import pytest
 import torch
 
 from revive.train import cli
