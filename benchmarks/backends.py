@@ -52,7 +52,8 @@ class Models:
     max_batch: int = 64
     amp_dtype: str | None = None  # None: fp16 on CUDA, bf16 on CPU
     random_weights: bool = False  # made by random_models (recorded in results)
-    threads: int = 0  # CPU threads per backend (0 = the library's default: all cores)
+    threads: int = 0  # CPU threads per backend (0 = all cores, shared out among `concurrency` runs for ORT)
+    concurrency: int = 1  # threads calling run at once (files mode: the batches in flight, as runtime-infer)
     _made: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -153,7 +154,8 @@ def _ort(device: str, fp16: bool) -> Callable[[Models], Backend]:
         from revive.runtime.backends.ort import OrtBackend
 
         path = models.fp16_onnx() if fp16 else models.fp32_onnx()
-        return OrtBackend(path, device=device, threads=models.threads if device == "cpu" else 0)
+        return OrtBackend(path, device=device, threads=models.threads if device == "cpu" else 0,
+                          concurrency=models.concurrency)
 
     return open_
 

@@ -122,6 +122,7 @@ def files(args: argparse.Namespace, models: Models, command: str) -> int:
     if args.files is not None and not args.files.is_dir():
         raise UserError(f"--files {args.files}: no such folder")
     info, _ = model_info(models)
+    models.concurrency = args.inflight
     result = run_files_bench(models, names, args.files, args.images, args.batch_size, args.workers, args.inflight,
                              info["image_size"])
     data = {"benchmark": "files", "command": command, "model": info, **result, "machine": report.machine_info()}
