@@ -22,7 +22,8 @@ log = logging.getLogger("revive.train")
 def add_loop_options(parser: argparse.ArgumentParser, default_batch: int = 32) -> None:
     g = parser.add_argument_group("training loop")
     g.add_argument("--data", default="sample",
-                   help="'sample' (built in), a folder of colour images, or a folder with color/ and gray/")
+                   help="'sample' (built in), a folder of colour images, a folder with color/ and gray/, "
+                        "or a CSV of (damaged gray, colour truth) pairs")
     g.add_argument("--out", default=None, help="run folder for checkpoints and curves (default runs/<family>)")
     g.add_argument("--epochs", type=int, default=None,
                    help="total epochs (default 10, or --epochs-constant + --epochs-decay)")
