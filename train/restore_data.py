@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from revive.runtime.color import rgb_to_gray
 
 from .damage import damage, training_rng, validation_rng
 from .data import Item, load_item
-from .datasets import example_rng
+from .datasets import ColorizeDataset, example_rng
 from .encoding import encode_input, encode_target
 
 __all__ = ["RestoreDataset", "damaged_example"]
@@ -44,13 +43,8 @@ def damaged_example(item: Item, size: int, seed: int, epoch: int, index: int,
     return damaged, mask, gray, color
 
 
-class RestoreDataset(Dataset):
-    def __init__(self, items: list[Item], image_size: int, color_space: str, train: bool, seed: int) -> None:
-        self.items, self.size, self.color_space = items, image_size, color_space
-        self.train, self.seed = train, seed
-
-    def __len__(self) -> int:
-        return len(self.items)
+class RestoreDataset(ColorizeDataset):
+    """A ColorizeDataset example with polygon damage (or a CSV pair's derived mask) added."""
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
