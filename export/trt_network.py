@@ -58,14 +58,13 @@ def current_gpu() -> Gpu:
     return Gpu(torch.cuda.get_device_name(0), f"{major}.{minor}")
 
 
-def network_flags(trt: Any, major: int) -> int:
-    """Creation flags for a strongly typed network, by name on every version."""
-    flag = trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED
-    if major >= 11:
-        # 11.x: strong typing is the only mode; the flag survives with value 0 and is ignored.
-        return 1 << int(flag)
-    # 10.x: the flag (value 1) selects strong typing; BuilderFlag.FP16 must then stay unset.
-    return 1 << int(flag)
+def network_flags(trt: Any) -> int:
+    """Creation flags for a strongly typed network, the flag taken by name on every version.
+
+    Its value is 1 on 10.x, where it selects strong typing (BuilderFlag.FP16 must then stay
+    unset), and 0 on 11.x, where strong typing is the only mode and the flag is ignored.
+    """
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
 def typing_mode(major: int) -> str:
@@ -112,7 +111,7 @@ def build_engine(trt: Any, major: int, onnx_path: Path, *, input_name: str, imag
     """Parse ``onnx_path``, build a strongly typed engine with one batch profile, read back what was built."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(network_flags(trt, major))
+    network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         issues = []
