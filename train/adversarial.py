@@ -3,11 +3,14 @@
 ``d_step`` trains the discriminator on (condition, real) vs (condition, fake)
 pairs with BCE-with-logits; ``g_loss`` is the generator's "fool D" term, with D
 frozen and called unwrapped (so DistributedDataParallel expects no gradient for
-it). The tasks weight ``g_loss`` by ``--gan-restore`` / ``--gan-color``; at weight
+it); ``generator_step`` is one generator update with it. The tasks weight ``g_loss`` by
+``--gan-restore`` / ``--gan-color``; at weight
 0 no discriminator is built at all.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
@@ -15,7 +18,7 @@ from torch import nn
 from .loop import Precision, unwrap
 from .models import create_model
 
-__all__ = ["build_discriminator", "d_step", "g_loss"]
+__all__ = ["build_discriminator", "d_step", "g_loss", "generator_step"]
 
 _BCE = nn.BCEWithLogitsLoss()
 
@@ -46,3 +49,20 @@ def d_step(D: nn.Module, opt: torch.optim.Optimizer, cond: torch.Tensor, real: t
 
 def g_loss(D: nn.Module, cond: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return _bce(unwrap(D)(torch.cat([cond, fake], 1)), True)
+
+
+def generator_step(opt: torch.optim.Optimizer, precision: Precision,
+                   losses: Callable[[], dict[str, torch.Tensor]], D: nn.Module | None, cond: torch.Tensor,
+                   fake: torch.Tensor, gan_weight: float) -> dict[str, torch.Tensor]:
+    """One generator update: the task's losses (``"loss"`` is their total), plus ``gan_weight`` x
+    ``g_loss`` when a discriminator is given. Returns every term detached."""
+    opt.zero_grad(set_to_none=True)
+    with precision.autocast():
+        terms = losses()
+        total = terms["loss"]
+        if D is not None:
+            terms["loss_g_gan"] = g_loss(D, cond, fake)
+            total = total + gan_weight * terms["loss_g_gan"]
+    precision.backward(total)
+    precision.step(opt)
+    return {k: v.detach() for k, v in terms.items()}

@@ -105,16 +105,9 @@ class ColorizeTask(TrainTask):
         if gan:
             result["loss_d"] = adversarial.d_step(self.nets["discriminator"], self.optimizers["discriminator"],
                                                   x, y, fake, precision)
-        opt.zero_grad(set_to_none=True)
-        with precision.autocast():
-            l1 = (fake.float() - y).abs().mean()
-            total, losses = l1, {"loss": l1}
-            if gan:
-                losses["loss_g_gan"] = adversarial.g_loss(self.nets["discriminator"], x, fake)
-                total = total + self.opts.gan_weight * losses["loss_g_gan"]
-        precision.backward(total)
-        precision.step(opt)
-        return {**result, **{k: v.detach() for k, v in losses.items()}}
+        return {**result, **adversarial.generator_step(
+            opt, precision, lambda: {"loss": (fake.float() - y).abs().mean()},
+            self.nets["discriminator"] if gan else None, x, fake, self.opts.gan_weight)}
 
     @torch.no_grad()
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

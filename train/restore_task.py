@@ -102,16 +102,9 @@ class RestoreTask(TrainTask):
             truth = batch["gray"].float() / 127.5 - 1.0
             result["loss_d"] = adversarial.d_step(self.nets["discriminator"], self.optimizers["discriminator"],
                                                   x, truth, out[:, :1], precision)
-        opt.zero_grad(set_to_none=True)
-        with precision.autocast():
-            losses = self._losses(out, batch)
-            total = losses["loss"]
-            if gan:
-                losses["loss_g_gan"] = adversarial.g_loss(self.nets["discriminator"], x, out[:, :1])
-                total = total + self.opts.gan_weight * losses["loss_g_gan"]
-        precision.backward(total)
-        precision.step(opt)
-        return {**result, **{k: v.detach() for k, v in losses.items()}}
+        return {**result, **adversarial.generator_step(
+            opt, precision, lambda: self._losses(out, batch),
+            self.nets["discriminator"] if gan else None, x, out[:, :1], self.opts.gan_weight)}
 
     @torch.no_grad()
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
