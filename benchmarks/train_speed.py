@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,31 +105,13 @@ def _label(c: dict[str, Any]) -> str:
                      *(["compile"] if c["compile"] else [])])
 
 
-def _step_timer(cuda: bool):
-    if cuda:
-        def timed(fn) -> float:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1000
-        return timed
-
-    def timed_cpu(fn) -> float:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    return timed_cpu
-
-
 def _measure(model: str, config: dict[str, Any], opts: TrainSpeedOptions, device: torch.device,
              count_flops: bool) -> dict[str, Any]:
     from revive.train.distributed import World
     from revive.train.loop import LoopOptions, Precision, _prepare_nets
 
     from .flops import count_flops as counter
-    from .speed import _reset_hwm, _rss_hwm_mb
+    from .speed import _reset_hwm, _rss_hwm_mb, _Timer
 
     torch.manual_seed(0)
     task = build_task(model, opts.image_size, opts.ngf, opts.encoder)
@@ -158,7 +139,7 @@ def _measure(model: str, config: dict[str, Any], opts: TrainSpeedOptions, device
         torch.cuda.reset_peak_memory_stats()
     else:
         _reset_hwm()
-    timed = _step_timer(cuda)
+    timed = _Timer(cuda).time
     times = [timed(step) for _ in range(opts.steps)]
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _rss_hwm_mb()
     total = float(np.sum(times))
