@@ -27,6 +27,7 @@ from revive.runtime import metrics
 from revive.runtime.color import L_SCALE
 
 from . import adversarial
+from .color_torch import gray_to_lightness
 from .encoding import CHANNELS, decode_output
 from .loop import Precision, TrainTask, unwrap
 from .models import create_model
@@ -35,17 +36,11 @@ from .restore_task import check_image_size, net_init, ssim_terms
 
 __all__ = ["ColorizeOptions", "ColorizeTask", "encode_gray"]
 
-_EPS, _KAPPA = 0.008856, 7.787
-
-
 def encode_gray(gray255: torch.Tensor, color_space: str) -> torch.Tensor:
     """Float gray 0..255 -> the colorizer's one-channel input (torch twin of ``encode_input(...)[:1]``)."""
     if color_space == "rgb":
         return gray255 / 127.5 - 1.0
-    c = gray255 / 255.0
-    y = torch.where(c > 0.04045, ((c.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92)
-    f = torch.where(y > _EPS, y.clamp(min=_EPS) ** (1 / 3), _KAPPA * y + 16 / 116)
-    return (116.0 * f - 16.0) / L_SCALE - 1.0
+    return gray_to_lightness(gray255 / 255.0) / L_SCALE - 1.0
 
 
 @dataclass
