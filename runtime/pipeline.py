@@ -61,7 +61,6 @@ class Chain:
         check_chain([b.card for b in backends])
         self.backends = backends
         self.image_size = backends[0].image_size
-        self.min_batch = backends[0].card.batch["min"]
         roles = {o.role for b in backends for o in b.card.outputs}
         self.restores = {"restored", "mask"} <= roles
         self.colorizes = "rgb" in roles
@@ -209,10 +208,10 @@ class Pipeline:
             else:
                 pending.append(item)
             if len(pending) == b or (not running and pending):
-                n = max(len(pending), self.chain.min_batch)
-                array = np.empty((n, 1, s, s), np.uint8)
-                for i in range(n):
-                    array[i, 0] = pending[min(i, len(pending) - 1)][1].small
+                # A batch below the model's minimum is padded by the backend itself (Backend.run).
+                array = np.empty((len(pending), 1, s, s), np.uint8)
+                for i, (_, decoded_item) in enumerate(pending):
+                    array[i, 0] = decoded_item.small
                 self._put(batches, (pending, array), "batches")
                 pending = []
         for _ in range(self.config.inflight):
