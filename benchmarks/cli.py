@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from revive.runtime.card import DEFAULT_BATCH_SIZE
+
 __all__ = ["build_parser", "entry", "main"]
 
 log = logging.getLogger("revive.benchmarks")
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-speed", help="training images/s: FP32 vs mixed precision, channels-last, compile")
     p.add_argument("--models", default="pix2pix,restore,colorize",
                    help="pix2pix, restore, colorize (the two-stage U-Nets) (default %(default)s)")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--amp", default="fp32,bf16", help="precisions to compare: fp32, bf16, fp16 (default fp32,bf16)")
     p.add_argument("--channels-last", default="off,on", help="off, on or off,on (default off,on)")

@@ -72,16 +72,9 @@ def model_info(models: Models) -> tuple[dict[str, Any], int | None]:
                  "parameters": params, "gflops_per_image": flops / 1e9,
                  "checkpoint": " + ".join(map(str, models.pipeline)) if models.pipeline else str(models.checkpoint),
                  "random_weights": models.random_weights}, flops)
-    from revive.runtime.card import card_from_onnx_metadata, read_card
+    from revive.runtime.card import read_card
 
-    path = models.onnx or models.onnx_fp16 or models.engine
-    if path.suffix == ".onnx":
-        import onnx
-
-        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-        card = card_from_onnx_metadata(meta, path)
-    else:
-        card = read_card(path)
+    card = read_card(models.onnx or models.onnx_fp16 or models.engine)
     return ({"task": card.task, "architecture": card.architecture, "color_space": card.color_space,
              "image_size": card.image_size, "parameters": None, "gflops_per_image": None,
              "checkpoint": None}, None)

@@ -4,7 +4,7 @@ Every backend is driven by ``revive.runtime.pipeline`` with the same inputs and
 settings, after one warm-up batch; the figure is images written per second of
 wall time. Inputs are ``--files DIR`` (every image runtime-infer reads) or
 ``--images N`` gray PNGs cut from scikit-image's photos
-(``files_speed.make_inputs``). Outputs are written to a scratch folder and
+(``sample_inputs.make_inputs``). Outputs are written to a scratch folder and
 deleted.
 """
 
@@ -23,19 +23,18 @@ from .backends import Models, Unavailable, open_named
 __all__ = ["run_files_bench", "time_files"]
 
 log = logging.getLogger(__name__)
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def time_files(backend: Any, inputs: Path, out: Path, batch: int, workers: int, inflight: int) -> dict[str, Any]:
     import resource
 
-    from revive.runtime.inputs import find_inputs, plan_jobs
+    from revive.runtime.inputs import DEFAULT_EXTS, find_inputs, plan_jobs
     from revive.runtime.pipeline import Chain, Pipeline, PipelineConfig
 
     shutil.rmtree(out, ignore_errors=True)
-    jobs = plan_jobs(find_inputs([inputs], EXTENSIONS), out, "png")
+    jobs = plan_jobs(find_inputs([inputs], DEFAULT_EXTS), out, "png")
     if not jobs:
-        raise ValueError(f"{inputs}: no images ({', '.join(EXTENSIONS)})")
+        raise ValueError(f"{inputs}: no images ({', '.join(DEFAULT_EXTS)})")
     backend.run(np.zeros((batch, 1, backend.image_size, backend.image_size), np.uint8))  # warm-up
     config = PipelineConfig(batch_size=batch, workers=workers, inflight=inflight, progress=False)
     before = resource.getrusage(resource.RUSAGE_SELF)
@@ -57,7 +56,7 @@ def run_files_bench(models: Models, names: tuple[str, ...], folder: Path | None,
     with tempfile.TemporaryDirectory(prefix="revive-bench-files.") as tmp:
         tmp = Path(tmp)
         if folder is None:
-            from .files_speed import make_inputs
+            from .sample_inputs import make_inputs
 
             folder = tmp / "inputs"
             make_inputs(folder, count, image_size)

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from revive.runtime.system import cpu_count
+
 __all__ = ["RESULTS_ROOT", "fmt", "json_safe", "machine_info", "machine_slug", "markdown_table", "results_dir",
            "machine_line", "write_json", "write_text"]
 
@@ -36,7 +38,7 @@ def machine_slug(gpu_name: str | None = None) -> str:
     gpu_name = gpu_name if gpu_name is not None else _gpu_name()
     if gpu_name:
         return re.sub(r"[^a-z0-9]+", "-", gpu_name.lower()).strip("-")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_count()
     return f"cpu-{cores}core"
 
 
@@ -58,7 +60,7 @@ def machine_info() -> dict[str, Any]:
     """Machine, accelerator, library versions, date and the load average when measured."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_count()
     info: dict[str, Any] = {
         "slug": machine_slug(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

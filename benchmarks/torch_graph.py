@@ -1,11 +1,9 @@
-"""PyTorch backends for the benchmarks: the export graph on CPU or CUDA, FP32, autocast or compiled.
+"""PyTorch backend for the benchmarks: the export graph on CPU or CUDA, FP32, autocast or compiled.
 
-``benchmarks/torch_backend.TorchBackend`` is the files-speed twin (CPU, FP32,
-colorize graphs); this one builds the graph through
-``revive.export.to_onnx.graph_from_checkpoint``, the very function the ONNX
-exporter and ``to_trt --verify`` use, so PyTorch and the exported models run the
-same module for every task the exporter supports, and adds a device, autocast
-(fp16/bf16), channels-last and ``torch.compile``.
+The graph is built by ``revive.export.to_onnx.graph_from_checkpoint``, the very
+function the ONNX exporter and ``to_trt --verify`` use, so PyTorch and the
+exported models run the same module for every task the exporter supports; on
+top come a device, autocast (fp16/bf16), channels-last and ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -16,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from revive.export.cards import make_card
-from revive.runtime.backends.base import Backend
+from revive.export.cards import batch_range, make_card
+from revive.runtime.backends.base import Backend, Tensor
+from revive.runtime.card import ModelCard
 
 __all__ = ["AMP_DTYPES", "Source", "TorchGraphBackend", "load_graph"]
 
@@ -41,22 +40,32 @@ class TorchGraphBackend(Backend):
 
     def __init__(self, source: Source, device: str = "cpu", amp: str | None = None, compile: bool = False,
                  channels_last: bool = False, max_batch: int = 64) -> None:
-        graph, fields = load_graph(source)
         if amp is not None and amp not in AMP_DTYPES:
             raise ValueError(f"amp {amp!r}: choose fp16 or bf16")
         if amp == "fp16" and device == "cpu":
             raise ValueError("fp16 autocast needs CUDA; use bf16 on the CPU")
-        card = make_card(**fields, batch={"min": 1, "opt": min(32, max_batch), "max": max_batch},
-                         precision="fp32", opset=0)
-        super().__init__(source[-1] if isinstance(source, tuple) else source, card)
-        self.device = torch.device(device)
+        self.source, self.max_batch_built = source, max_batch
         self.amp, self.compiled, self.channels_last = amp, compile, channels_last
-        graph = graph.to(self.device)
-        if channels_last:
+        super().__init__(source[-1] if isinstance(source, tuple) else source, device=device)
+
+    def _read_card(self) -> ModelCard:
+        """The card the exporter would write for this graph (built here, from the checkpoint(s))."""
+        self._graph, fields = load_graph(self.source)
+        return make_card(**fields, batch=batch_range(self.max_batch_built), precision="fp32", opset=0)
+
+    def _load(self) -> None:
+        self.device = torch.device(self.device)
+        graph = self._graph.to(self.device)
+        if self.channels_last:
             graph = graph.to(memory_format=torch.channels_last)
         self.eager = graph
-        self.graph = torch.compile(graph) if compile else graph
-        self._roles = [o.role for o in card.outputs]
+        self.graph = torch.compile(graph) if self.compiled else graph
+        self._roles = [o.role for o in self.card.outputs]
+
+    def _tensors(self) -> dict[str, Tensor]:
+        # A PyTorch graph declares no tensors: it is built from the same fields as its card.
+        return {spec.name: (spec.dtype, tuple(d if isinstance(d, int) else None for d in spec.shape))
+                for spec in [*self.card.inputs, *self.card.outputs]}
 
     @property
     def precision(self) -> str:

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from revive.runtime.card import DEFAULT_BATCH_SIZE
+
 __all__ = ["TrainSpeedOptions", "build_task", "run_train_speed", "synthetic_batch"]
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ MODELS = ("pix2pix", "restore", "colorize")
 @dataclass
 class TrainSpeedOptions:
     models: tuple[str, ...] = MODELS
-    batch: int = 32
+    batch: int = DEFAULT_BATCH_SIZE
     image_size: int = 256
     amp: tuple[str, ...] = ("fp32", "bf16")
     channels_last: tuple[bool, ...] = (False, True)

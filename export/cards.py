@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from revive.runtime.card import ModelCard, TensorSpec
+from revive.runtime.card import DEFAULT_BATCH_SIZE, ModelCard, TensorSpec
 
-__all__ = ["OUTPUT_CHANNELS", "make_card", "producer_versions"]
+__all__ = ["OUTPUT_CHANNELS", "batch_range", "make_card", "producer_versions"]
 
 # Output name == role; channels per role.
 OUTPUT_CHANNELS = {"rgb": 3, "restored": 1, "mask": 1}
@@ -24,6 +24,11 @@ def producer_versions() -> dict[str, str]:
     except PackageNotFoundError:
         revive_version = "unknown"
     return {"revive": revive_version, "torch": torch.__version__, "onnx": onnx.__version__}
+
+
+def batch_range(max_batch: int) -> dict[str, int]:
+    """The card's batch range for a dynamic-batch graph: 1 .. max, tuned for the default batch."""
+    return {"min": 1, "opt": min(DEFAULT_BATCH_SIZE, max_batch), "max": max_batch}
 
 
 def make_card(*, task: str, architecture: str, color_space: str, image_size: int, output_roles: list[str],

@@ -20,7 +20,7 @@ import torch
 from revive.runtime.card import CARD_KEY, ModelCard
 from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
 
-from revive.export.cards import make_card
+from revive.export.cards import batch_range, make_card
 from revive.export.graph import ColorizeGraph, PipelineGraph, RestoreGraph
 
 __all__ = ["DEFAULT_OPSET", "export_checkpoint", "export_graph", "export_pipeline", "main", "pipeline_graph"]
@@ -133,8 +133,7 @@ def export_pipeline(restore_ckpt: str | Path, colorize_ckpt: str | Path, out: st
 
 def _export(graph: torch.nn.Module, fields: dict, out: str | Path, *, fp16: bool, opset: int,
             max_batch: int) -> ModelCard:
-    card = make_card(**fields, batch={"min": 1, "opt": min(32, max_batch), "max": max_batch},
-                     precision="fp32", opset=opset)
+    card = make_card(**fields, batch=batch_range(max_batch), precision="fp32", opset=opset)
     out = Path(out)
     if not fp16:
         return export_graph(graph, card, out)
@@ -144,12 +143,12 @@ def _export(graph: torch.nn.Module, fields: dict, out: str | Path, *, fp16: bool
 
 
 def write_fp16(fp32_path: str | Path, out: str | Path) -> ModelCard:
-    from revive.runtime.card import card_from_onnx_metadata
+    from revive.runtime.card import read_onnx_card
 
     from revive.export.fp16 import convert_to_fp16
 
     model = onnx.load(str(fp32_path))
-    card = card_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, fp32_path)
+    card = read_onnx_card(model, fp32_path)
     card = card.replace(precision="fp16")
     half = convert_to_fp16(model)
     set_card(half, card)

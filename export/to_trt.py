@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revive.runtime.backends import BackendError
-from revive.runtime.card import CardError, ModelCard, card_from_onnx_metadata, card_path_for_engine, write_card_json
+from revive.runtime.card import DEFAULT_BATCH_SIZE, CardError, ModelCard, card_path_for_engine, read_onnx_card, write_card_json
 from revive.runtime.files import write_atomic
 from revive.train.checkpoint import CheckpointError
 from revive.export.trt_build import BuildError, Profile, TensorRTMissing, built_precision, cache_key, \
@@ -56,16 +56,6 @@ class PreparedOnnx:
     fp32: Path | None  # the FP32 model it came from, when there is one
     card: ModelCard  # the FP16 model's card
     checkpoint: Path | None  # a single checkpoint (PyTorch reference for --verify)
-
-
-def _read_onnx_card(path: Path) -> ModelCard:
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf raises its own DecodeError; onnx wraps little
-        raise BuildError(f"{path}: not a readable ONNX model ({exc})") from None
-    return card_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, path)
 
 
 def _to_fp16(fp32: Path, fp16: Path) -> ModelCard:
@@ -98,7 +88,7 @@ def prepare_onnx(source: Path | None, pipeline: tuple[Path, Path] | None, fp32_o
     if source.suffix != ".onnx":
         export_checkpoint(source, fp32_out, max_batch=max_batch)
         return PreparedOnnx(fp16_out, fp32_out, _to_fp16(fp32_out, fp16_out), source)
-    card = _read_onnx_card(source)
+    card = read_onnx_card(source)
     validate_profile(1, 1, max_batch, limit=card.batch["max"])
     if card.precision == "fp16":
         log.info("%s is already FP16: building from it as is", source)
@@ -203,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "NAME.onnx, NAME.fp16.onnx and NAME.card.json go beside it")
     group = parser.add_argument_group("optimisation profile (batch sizes)")
     group.add_argument("--min-batch", type=int, default=1, help="smallest batch (default %(default)s)")
-    group.add_argument("--opt-batch", type=int, help="batch TensorRT tunes for (default: 32, or max if smaller)")
+    group.add_argument("--opt-batch", type=int, help=f"batch TensorRT tunes for (default: {DEFAULT_BATCH_SIZE}, or max if smaller)")
     group.add_argument("--max-batch", type=int, default=64, help="largest batch (default %(default)s)")
     group = parser.add_argument_group("builder")
     group.add_argument("--workspace", default=DEFAULT_WORKSPACE,
@@ -238,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = tuple(args.pipeline) if args.pipeline else None
     try:
         options = BuildOptions(
-            profile=validate_profile(args.min_batch, args.opt_batch or max(args.min_batch, min(32, args.max_batch)),
+            profile=validate_profile(args.min_batch, args.opt_batch or max(args.min_batch, min(DEFAULT_BATCH_SIZE, args.max_batch)),
                                      args.max_batch),
             workspace=parse_workspace(args.workspace), opt_level=validate_opt_level(args.opt_level),
             timing_cache=args.timing_cache, force=args.force, verify=args.verify, threshold=args.threshold)

@@ -17,36 +17,35 @@ from typing import Any
 
 import numpy as np
 
+from revive.runtime.backends.base import BackendError
+from revive.runtime.backends.cuda_memory import DeviceInfo
+from revive.runtime.backends.tensorrt_engine import import_tensorrt
 from revive.runtime.files import write_atomic
 
 from .trt_build import BuildError, ParserIssue, Profile, TensorRTMissing, check_version, format_parser_errors, \
     layer_dtypes_from_inspector
 
-__all__ = ["BuiltEngine", "Gpu", "build_engine", "current_gpu", "load_tensorrt", "network_flags", "typing_mode"]
+__all__ = ["BuiltEngine", "build_engine", "current_gpu", "load_tensorrt", "network_flags", "typing_mode"]
 
 log = logging.getLogger(__name__)
 
-INSTALL_MESSAGE = ("TensorRT is not installed. Install the TensorRT >= 10.12 Python bindings on a machine with an "
-                   "NVIDIA GPU and CUDA (e.g. `pip install tensorrt`, which fetches NVIDIA's wheels; or NVIDIA's "
-                   "TensorRT containers), then run this command again.")
-
-
 def load_tensorrt() -> tuple[Any, int]:
-    """(the ``tensorrt`` module, its major version); TensorRTMissing when absent or older than 10.12."""
+    """(the TensorRT module, its major version); TensorRTMissing when absent or older than 10.12.
+
+    The import (``tensorrt``, else ``tensorrt_rtx``) and its install message are the runtime's own.
+    TensorRT-RTX numbers its releases from 1.0 and builds strongly typed networks only, like
+    TensorRT 11, so it is treated as major 11 (untested: no GPU was lent to the sessions that wrote this).
+    """
     try:
-        import tensorrt as trt
-    except ImportError:
-        raise TensorRTMissing(INSTALL_MESSAGE) from None
+        trt = import_tensorrt()
+    except BackendError as exc:
+        raise TensorRTMissing(str(exc)) from None
+    if trt.__name__ == "tensorrt_rtx":
+        return trt, 11
     return trt, check_version(trt.__version__)
 
 
-@dataclass(frozen=True)
-class Gpu:
-    name: str
-    compute_capability: str
-
-
-def current_gpu() -> Gpu:
+def current_gpu() -> DeviceInfo:
     """The GPU the engine is built for (device 0); BuildError when there is none."""
     import torch
 
@@ -55,7 +54,7 @@ def current_gpu() -> Gpu:
                          "for the GPU it runs on, so build on the machine (or GPU model) that will run it; "
                          "elsewhere run the FP16 ONNX model with ONNX Runtime")
     major, minor = torch.cuda.get_device_capability(0)
-    return Gpu(torch.cuda.get_device_name(0), f"{major}.{minor}")
+    return DeviceInfo(torch.cuda.get_device_name(0), major, minor)
 
 
 def network_flags(trt: Any) -> int:

@@ -17,12 +17,14 @@ __all__ = [
     "CARD_FORMAT",
     "CARD_KEY",
     "CARD_VERSION",
+    "DEFAULT_BATCH_SIZE",
     "CardError",
     "ModelCard",
     "TensorSpec",
     "card_from_onnx_metadata",
     "card_path_for_engine",
     "read_card",
+    "read_onnx_card",
     "write_card_json",
 ]
 
@@ -32,6 +34,9 @@ CARD_KEY = "revive.card"
 TASKS = ("restore", "colorize", "pipeline")
 COLOR_SPACES = ("rgb", "lab")
 PRECISIONS = ("fp32", "fp16")
+# The batch a model is tuned for (its card's "opt") and runs at unless told otherwise: large enough to
+# fill a GPU with a 256-px U-Net, small enough for the host to keep up.
+DEFAULT_BATCH_SIZE = 32
 # What the runtime does with each output, by role.
 OUTPUT_ROLES = ("rgb", "restored", "mask")
 
@@ -163,7 +168,7 @@ def read_card(model_path: str | Path) -> ModelCard:
     """Read the card of an ONNX file (from its metadata) or an engine (from the JSON beside it)."""
     path = Path(model_path)
     if path.suffix == ".onnx":
-        return _read_onnx_card(path)
+        return read_onnx_card(path)
     card_file = card_path_for_engine(path)
     if not card_file.is_file():
         raise CardError(f"{path}: no model card found at {card_file}; engines built by "
@@ -174,17 +179,22 @@ def read_card(model_path: str | Path) -> ModelCard:
         raise CardError(f"{card_file}: {exc}") from None
 
 
-def _read_onnx_card(path: Path) -> ModelCard:
-    # onnxruntime reads the metadata without parsing the whole protobuf into Python objects.
-    import onnxruntime as ort
+def read_onnx_card(model: str | Path | Any, path: str | Path | None = None) -> ModelCard:
+    """The card of an ONNX model: a file, or an ``onnx.ModelProto`` already in memory (``path`` names it).
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    A file's metadata is read without loading the model (``revive.runtime.onnx_metadata``).
+    """
+    if hasattr(model, "metadata_props"):
+        return card_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, path or "<model>")
+    from .onnx_metadata import OnnxFormatError, read_metadata_props
+
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises several unrelated exception types
-        raise CardError(f"{path}: not a loadable ONNX model ({exc})") from None
-    return card_from_onnx_metadata(session.get_modelmeta().custom_metadata_map, path)
+        metadata = read_metadata_props(model)
+    except OnnxFormatError as exc:
+        raise CardError(f"{model}: not a readable ONNX model ({exc})") from None
+    except OSError as exc:
+        raise CardError(f"{model}: cannot read: {exc.strerror or exc}") from None
+    return card_from_onnx_metadata(metadata, model)
 
 
 def card_from_onnx_metadata(metadata: dict[str, str], path: str | Path) -> ModelCard:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -24,7 +23,10 @@ PROG = "runtime-infer"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .backends import backend_names
+    from .card import DEFAULT_BATCH_SIZE
     from .images import DEFAULT_MAX_PIXELS
+    from .system import cpu_count
     from .inputs import DEFAULT_EXTS
 
     p = argparse.ArgumentParser(prog=PROG, description="Restore and/or colorize photos with exported models, "
@@ -35,8 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--engine", action="append", required=True, type=Path, metavar="MODEL",
                        help=".onnx (ONNX Runtime) or .engine/.plan (TensorRT); give twice for restore then colorize")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run (default %(default)s)")
-    model.add_argument("--batch-size", type=int, help="images per batch (default: the card's opt batch, at most 32)")
-    model.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    model.add_argument("--backend", choices=("auto", *backend_names()), default="auto",
+                       help="what runs the models (default %(default)s: by file suffix, .onnx -> onnxruntime, "
+                            ".engine/.plan -> tensorrt)")
+    model.add_argument("--batch-size", type=int,
+                       help=f"images per batch (default: the card's opt batch, at most {DEFAULT_BATCH_SIZE})")
+    model.add_argument("--workers", type=int, default=min(4, cpu_count()),
                        help="decode threads and encode threads, each (default %(default)s)")
     out = p.add_argument_group("output")
     out.add_argument("--size", choices=("native", "model"), default="native",
@@ -103,15 +109,14 @@ def _check_args(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .backends import BackendError, open_backend
+    from .backends import check_model_path, open_backend
     from .card import CardError, read_card
     from .inputs import find_inputs, normalise_exts, plan_jobs
     from .pipeline import PipelineConfig, check_chain
 
     started = time.perf_counter()
     for path in args.engine:
-        if not path.exists():
-            raise BackendError(f"{path}: no such model file")
+        check_model_path(path)
     found = find_inputs(args.inputs, normalise_exts(args.ext.split(',')), exclude=args.output)
     if not found:
         print(f"{PROG}: no inputs found in {', '.join(map(str, args.inputs))} "
@@ -119,7 +124,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     # A dry run only reads the cards; a real run loads each model once and takes the card it carries.
     inflight = PipelineConfig.inflight
-    backends = [] if args.dry_run else [open_backend(path, device=args.device, concurrency=inflight)
+    backends = [] if args.dry_run else [open_backend(path, device=args.device, concurrency=inflight,
+                                                     backend=args.backend)
                                         for path in args.engine]
     try:
         cards = [b.card for b in backends] if backends else [read_card(path) for path in args.engine]
@@ -148,6 +154,7 @@ def _print_plan(jobs) -> None:
 def _process(args: argparse.Namespace, jobs, backends, cards, started: float) -> int:
     from PIL.Image import DecompressionBombWarning
 
+    from .card import DEFAULT_BATCH_SIZE
     from .images import set_max_pixels
     from .inputs import remove_stale_parts
     from .pipeline import Chain, Pipeline, PipelineConfig
@@ -156,7 +163,7 @@ def _process(args: argparse.Namespace, jobs, backends, cards, started: float) ->
         if job.status == "failed":
             log.warning("%s: %s", job.source, job.reason)
     remove_stale_parts(jobs)
-    batch = args.batch_size or min(cards[0].batch["opt"], 32)
+    batch = args.batch_size or min(cards[0].batch["opt"], DEFAULT_BATCH_SIZE)
     set_max_pixels(args.max_pixels)
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks --max-pixels itself
     config = PipelineConfig(batch_size=batch, workers=args.workers, native=args.size == "native", fmt=args.fmt,

@@ -11,6 +11,8 @@ import argparse
 import logging
 import sys
 
+from revive.runtime.card import DEFAULT_BATCH_SIZE
+
 from .checkpoint import CheckpointError
 from .data import DataError
 
@@ -19,7 +21,7 @@ __all__ = ["build_parser", "entry", "main"]
 log = logging.getLogger("revive.train")
 
 
-def add_loop_options(parser: argparse.ArgumentParser, default_batch: int = 32) -> None:
+def add_loop_options(parser: argparse.ArgumentParser, default_batch: int = DEFAULT_BATCH_SIZE) -> None:
     g = parser.add_argument_group("training loop")
     g.add_argument("--data", default="sample",
                    help="'sample' (built in), a folder of colour images, a folder with color/ and gray/, "

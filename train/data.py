@@ -23,13 +23,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from revive.runtime.color import rgb_to_gray
+from revive.runtime.inputs import DEFAULT_EXTS
 
 from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
 
 __all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "kfold_items", "load_item", "split_items",
            "square_crop"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = DEFAULT_EXTS  # the runtime reads every one of them
 
 
 class DataError(ValueError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from contextlib import nullcontext
@@ -23,6 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+from revive.runtime.card import DEFAULT_BATCH_SIZE
+from revive.runtime.system import cpu_count
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .datasets import EpochSampler
@@ -41,7 +43,7 @@ class LoopOptions:
     epochs_decay: int = 0  # linear schedule: the last N epochs decay the rate to 0
     lr_schedule: str = "linear"  # linear | cosine | cyclic
     cycle_epochs: int = 10  # cyclic: period of the cosine restarts
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_steps: int = 0  # stop after this many optimisation steps (0 = no limit)
     seed: int = 0
     amp: str = "auto"  # auto | bf16 | fp16 | off
@@ -167,7 +169,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _default_workers(device: torch.device) -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = cpu_count()
     return min(4 if device.type == "cuda" else 2, cpus)
 
 

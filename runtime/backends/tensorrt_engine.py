@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..card import CardError, ModelCard, read_card
-from .base import Backend, BackendError, check_tensors
+from ..card import ModelCard
+from .base import Backend, BackendError, Tensor
 from .cuda_memory import CudaMemory, open_cuda_memory
 
 __all__ = ["DEFAULT_SLOTS", "TensorRTBackend", "import_tensorrt"]
@@ -113,24 +113,23 @@ class _Slot:
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    suffixes = (".engine", ".plan")
 
-    def __init__(self, path: str | Path, slots: int = DEFAULT_SLOTS) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise BackendError(f"{path}: no such engine file")
-        try:
-            card = read_card(path)
-        except CardError as exc:
-            raise BackendError(str(exc)) from None
-        trt = import_tensorrt()
-        self._trt = trt
-        self._memory = open_cuda_memory()
-        super().__init__(path, card)
+    def __init__(self, path, *, device: str = "auto", concurrency: int = 1) -> None:
+        """One execution slot per batch in flight (``concurrency``), at least ``DEFAULT_SLOTS``."""
         self._slots: list[_Slot] = []
         self._engine: Any = None
         self._runtime: Any = None
         self._free: queue.Queue[_Slot] = queue.Queue()
         self._lock = threading.Lock()
+        super().__init__(path, device=device, concurrency=concurrency)
+        if device == "cpu":
+            raise BackendError(f"{self.path.name}: a TensorRT engine runs on a GPU; --device cpu needs the ONNX model")
+
+    def _load(self) -> None:
+        trt = self._trt = import_tensorrt()
+        self._memory = open_cuda_memory()
+        path, card = self.path, self.card
         with self._memory.activate():
             self._logger = trt.Logger(trt.Logger.WARNING)
             self._runtime = trt.Runtime(self._logger)
@@ -138,9 +137,12 @@ class TensorRTBackend(Backend):
             if engine is None:
                 raise BackendError(self._mismatch_message(path, card))
             self._engine = engine
-            tensors = self._inspect(path, card)
+            self._check_profile()
+            tensors = {spec.name: (np.dtype(trt.nptype(engine.get_tensor_dtype(spec.name))),
+                                   tuple(int(d) for d in spec.shape[1:]))
+                       for spec in [*card.inputs, *card.outputs]}
             try:
-                for _ in range(max(1, slots)):
+                for _ in range(max(DEFAULT_SLOTS, self.concurrency)):
                     slot = _Slot(engine, self._memory, tensors, card.input.name, card.batch["max"])
                     self._slots.append(slot)
                     self._free.put(slot)
@@ -161,27 +163,25 @@ class TensorRTBackend(Backend):
                 f"TensorRT {self._trt.__version__} on {here}. Engines are tied to one TensorRT version and one "
                 f"compute capability: {rebuild_hint(path, card)}")
 
-    def _inspect(self, path: Path, card: ModelCard) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
-        """Engine tensors by name -> (numpy dtype, per-sample shape); checked against the card."""
-        trt, engine = self._trt, self._engine
-        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        dtypes = {name: np.dtype(trt.nptype(engine.get_tensor_dtype(name))) for name in names}
-        check_tensors(path, card, {name: dtype.name for name, dtype in dtypes.items()})
-        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    def _names(self) -> list[str]:
+        return [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+
+    def _check_profile(self) -> None:
+        """One input, the card's, whose optimisation profile covers the card's batch range."""
+        trt, engine, card, path = self._trt, self._engine, self.card, self.path
+        inputs = [n for n in self._names() if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if inputs != [card.input.name]:
             raise BackendError(f"{path.name}: engine inputs {inputs}, the card says [{card.input.name!r}]")
         low, _, high = (tuple(s) for s in engine.get_tensor_profile_shape(card.input.name, 0))
         if low[0] > card.batch["min"] or high[0] < card.batch["max"]:
             raise BackendError(f"{path.name}: the engine's profile covers batch {low[0]}..{high[0]}, the card says "
                                f"{card.batch['min']}..{card.batch['max']}; {rebuild_hint(path, card)}")
-        tensors = {}
-        for spec in [*card.inputs, *card.outputs]:
-            shape = tuple(engine.get_tensor_shape(spec.name))[1:]
-            expected = tuple(int(d) for d in spec.shape[1:])
-            if any(d != -1 and d != e for d, e in zip(shape, expected)) or len(shape) != len(expected):
-                raise BackendError(f"{path.name}: tensor {spec.name!r} has shape {shape}, the card says {expected}")
-            tensors[spec.name] = (dtypes[spec.name], expected)
-        return tensors
+
+    def _tensors(self) -> dict[str, Tensor]:
+        trt, engine = self._trt, self._engine
+        return {name: (np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name,
+                       tuple(None if int(d) < 0 else int(d) for d in engine.get_tensor_shape(name)))
+                for name in self._names()}
 
     @property
     def providers(self) -> list[str]:

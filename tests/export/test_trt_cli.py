@@ -15,6 +15,7 @@ import pytest
 
 import trt_fakes
 from revive.export import to_trt, trt_network
+from revive.runtime.backends.cuda_memory import DeviceInfo
 from revive.runtime.card import ModelCard, card_path_for_engine
 
 
@@ -25,7 +26,7 @@ def no_tensorrt(monkeypatch):
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    monkeypatch.setattr(trt_network, "current_gpu", lambda: trt_network.Gpu("Fake GPU", "8.9"))
+    monkeypatch.setattr(trt_network, "current_gpu", lambda: DeviceInfo("Fake GPU", 8, 9))
 
 
 def _install(monkeypatch, **kwargs):
