@@ -40,7 +40,18 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _size(text: str) -> int | tuple[int, int]:
+    """N (a square size) or WxH (files: synthetic input pictures of W x H)."""
+    try:
+        parts = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        parts = ()
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a size in pixels (256) or WxH (6000x4000)")
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _model_args(p: argparse.ArgumentParser, sizes: str = "") -> None:
     g = p.add_argument_group("models (default: a full-size random-weight model, see --model)")
     g.add_argument("--checkpoint", type=Path, help="a revive checkpoint (.pt); PyTorch backends need one")
     g.add_argument("--pipeline", nargs=2, type=Path, metavar=("RESTORE_CKPT", "COLORIZE_CKPT"),
@@ -52,7 +63,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--onnx-fp16", type=Path, help="FP16 ONNX model (default: converted from the FP32 one)")
     g.add_argument("--engine", type=Path, help="TensorRT engine (default: built from the FP16 ONNX when "
                                                "TensorRT and a GPU are present)")
-    g.add_argument("--image-size", type=int, default=256, help="size of the random-weight model (default 256)")
+    g.add_argument("--image-size", type=_size if sizes else int, default=256,
+                   help="size of the random-weight model (default 256)" + sizes)
     g.add_argument("--amp-dtype", choices=("fp16", "bf16"),
                    help="autocast dtype of torch-amp (default fp16 on CUDA, bf16 on the CPU)")
     g.add_argument("--threads", type=int, default=0,
@@ -83,13 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", type=Path, metavar="DIR", help="also time files -> files on this folder")
 
     p = sub.add_parser("files", help="files -> files speed through the runtime-infer pipeline")
-    _model_args(p)
+    _model_args(p, sizes="; also the synthetic inputs' size, or WxH: W x H inputs (e.g. 6000x4000 scans, "
+                         "restored in tiles) and a 256-px model")
     p.add_argument("--files", type=Path, metavar="DIR", help="input images (default: --images synthetic PNGs)")
     p.add_argument("--images", type=int, default=64, help="synthetic inputs to make without --files (default 64)")
     p.add_argument("--backends", default="ort-cpu,ort-cuda,tensorrt,torch-fp32", help="(default %(default)s)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="decode and encode threads each (default 2)")
     p.add_argument("--inflight", type=int, default=2, help="batches in flight (default 2)")
+    p.add_argument("--tile", default="auto", help="restore models: auto, off or N, as runtime-infer (default auto)")
+    p.add_argument("--overlap", type=int, metavar="P", help="tile overlap in pixels (default: tile // 8)")
+    p.add_argument("--max-side", type=int, metavar="M", help="restore on a copy no longer than M px")
 
     p = sub.add_parser("parity", help="outputs against PyTorch FP32 and metrics against ground truth")
     _model_args(p)

@@ -39,6 +39,7 @@ def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
         if path is not None and not path.is_file():
             raise UserError(f"--{flag.replace('_', '-')} {path}: no such file")
     checkpoint, pipeline = args.checkpoint, tuple(args.pipeline) if args.pipeline else None
+    model_size = args.image_size if isinstance(args.image_size, int) else 256  # files: WxH is the inputs' size
     random_weights = False
     for path in pipeline or ():
         if not path.is_file():
@@ -48,8 +49,8 @@ def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
     if checkpoint is None and pipeline is None and not (args.onnx or args.onnx_fp16 or args.engine):
         from .random_models import make_random
 
-        log.info("no --checkpoint: a full-size %s model with random weights (%d px)", args.model, args.image_size)
-        made = make_random(args.model, workdir, args.image_size)
+        log.info("no --checkpoint: a full-size %s model with random weights (%d px)", args.model, model_size)
+        made = make_random(args.model, workdir, model_size)
         checkpoint, pipeline = (None, made) if isinstance(made, tuple) else (made, None)
         random_weights = True
     batches = getattr(args, "batch", None) or (getattr(args, "batch_size", 8),)
@@ -114,19 +115,29 @@ def files(args: argparse.Namespace, models: Models, command: str) -> int:
     names = _names(args.backends)
     if args.files is not None and not args.files.is_dir():
         raise UserError(f"--files {args.files}: no such folder")
+    from revive.runtime.layout import LayoutOptions, parse_tile
+
     info, _ = model_info(models)
     models.concurrency = args.inflight
+    size = args.image_size if isinstance(args.image_size, tuple) else (info["image_size"], info["image_size"])
+    try:
+        layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     result = run_files_bench(models, names, args.files, args.images, args.batch_size, args.workers, args.inflight,
-                             info["image_size"])
+                             size, layout)
     data = {"benchmark": "files", "command": command, "model": info, **result, "machine": report.machine_info()}
     out = report.results_dir(args.out)
     stem = _stem("files", args.tag)
     report.write_json(out / f"{stem}.json", data)
-    rows = [[n, e.get("precision", ""), e["images"], report.fmt(e["images_per_s"]), report.fmt(e["wall_s"])]
-            if e["status"] == "ok" else [n, "skipped", "", "", e["reason"]] for n, e in data["backends"].items()]
+    rows = [[n, e.get("precision", ""), e["images"], report.fmt(e["images_per_s"]), report.fmt(e["tiles_per_s"]),
+             report.fmt(e["mpx_per_s"]), report.fmt(e["wall_s"])]
+            if e["status"] == "ok" else [n, "skipped", "", "", "", "", e["reason"]]
+            for n, e in data["backends"].items()]
     report.write_text(out / f"{stem}.md", f"# Files → files speed\n\n{report.machine_line(data['machine'])}\n\n"
                       f"Command: `{command}`\n\n"
-                      + report.markdown_table(["backend", "precision", "images", "images/s", "wall s"], rows))
+                      + report.markdown_table(["backend", "precision", "images", "images/s", "tiles/s", "Mpx/s",
+                                               "wall s"], rows))
     log.info("wrote %s/%s.{json,md}", out, stem)
     return 0
 

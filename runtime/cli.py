@@ -8,12 +8,9 @@ Exit status: 0 every input written (or already there), 1 some inputs failed,
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
-import time
-import warnings
 from pathlib import Path
 
 __all__ = ["build_parser", "entry", "main"]
@@ -26,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .backends import backend_names
     from .card import DEFAULT_BATCH_SIZE
     from .images import DEFAULT_MAX_PIXELS
-    from .system import cpu_count
     from .inputs import DEFAULT_EXTS
+    from .system import cpu_count
 
     p = argparse.ArgumentParser(prog=PROG, description="Restore and/or colorize photos with exported models, "
                                 "files to files.", epilog=__doc__.split("\n\n", 1)[1])
@@ -40,10 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--backend", choices=("auto", *backend_names()), default="auto",
                        help="what runs the models (default %(default)s: by file suffix, .onnx -> onnxruntime, "
                             ".engine/.plan -> tensorrt)")
-    model.add_argument("--batch-size", type=int,
-                       help=f"images per batch (default: the card's opt batch, at most {DEFAULT_BATCH_SIZE})")
+    model.add_argument("--batch-size", type=int, help="rows per batch, whole pictures or tiles (default: the "
+                                                      f"card's opt batch, at most {DEFAULT_BATCH_SIZE})")
     model.add_argument("--workers", type=int, default=min(4, cpu_count()),
                        help="decode threads and encode threads, each (default %(default)s)")
+    tiles = p.add_argument_group("tiles (restore models: how the restorer sees a picture)")
+    tiles.add_argument("--tile", default="auto", metavar="auto|off|N",
+                       help="auto: overlapping tiles of the model's own size at the input's resolution; off: the "
+                            "whole picture at the model's size (the only choice for a fused pipeline model); "
+                            "N: N x N-px tiles, each resized to the model's size (default %(default)s)")
+    tiles.add_argument("--overlap", type=int, metavar="P",
+                       help="pixels shared by neighbouring tiles, blended smoothly (default: tile // 8)")
+    tiles.add_argument("--max-side", type=int, metavar="M",
+                       help="restore on a working copy whose longer side is at most M px, upsampled back "
+                            "(default: full resolution)")
     out = p.add_argument_group("output")
     out.add_argument("--size", choices=("native", "model"), default="native",
                      help="native: the input's own size (model chroma on the input's luminance); "
@@ -75,17 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(message)s" if args.verbose else "%(message)s")
-    problem = _check_args(args)
-    if problem:
-        print(f"{PROG}: {problem}", file=sys.stderr)
-        return 2
-
     from .backends import BackendError
     from .card import CardError
     from .inputs import InputError
 
     try:
-        return _run(args)
+        options = _options(args)
+    except ValueError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, options)
     except (BackendError, CardError, InputError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
@@ -94,53 +101,54 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _check_args(args: argparse.Namespace) -> str:
+def _options(args: argparse.Namespace):
+    """Flags -> InferOptions; ValueError (one line) for a bad value."""
+    from .infer import InferOptions
+    from .layout import LayoutOptions, parse_tile
+
     if len(args.engine) > 2:
-        return "give one --engine, or two (restore then colorize)"
+        raise ValueError("give one --engine, or two (restore then colorize)")
     if args.batch_size is not None and args.batch_size < 1:
-        return "--batch-size must be at least 1"
+        raise ValueError("--batch-size must be at least 1")
     if args.workers < 1:
-        return "--workers must be at least 1"
+        raise ValueError("--workers must be at least 1")
     if not 1 <= args.quality <= 100:
-        return "--quality must be within 1..100"
+        raise ValueError("--quality must be within 1..100")
     if args.max_pixels < 0:
-        return "--max-pixels must be 0 (no limit) or positive"
-    return ""
+        raise ValueError("--max-pixels must be 0 (no limit) or positive")
+    if args.max_side is not None and args.max_side < 1:
+        raise ValueError("--max-side must be at least 1")
+    if args.overlap is not None and args.overlap < 0:
+        raise ValueError("--overlap must be 0 or more pixels")
+    layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
+    if isinstance(layout.tile, int):
+        layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
+    return InferOptions(device=args.device, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+                        native=args.size == "native", fmt=args.fmt, quality=args.quality,
+                        save_restored=args.save_restored, overwrite=args.overwrite,
+                        exts=tuple(args.ext.split(",")), max_pixels=args.max_pixels or None, layout=layout,
+                        summary=args.summary, progress=not args.no_progress)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .backends import check_model_path, open_backend
-    from .card import CardError, read_card
-    from .inputs import find_inputs, normalise_exts, plan_jobs
-    from .pipeline import PipelineConfig, check_chain
+def _run(args: argparse.Namespace, options) -> int:
+    from .infer import infer_files, plan_files
 
-    started = time.perf_counter()
-    for path in args.engine:
-        check_model_path(path)
-    found = find_inputs(args.inputs, normalise_exts(args.ext.split(',')), exclude=args.output)
-    if not found:
-        print(f"{PROG}: no inputs found in {', '.join(map(str, args.inputs))} "
-              f"(extensions: {' '.join(normalise_exts(args.ext.split(',')))})", file=sys.stderr)
-        return 2
-    # A dry run only reads the cards; a real run loads each model once and takes the card it carries.
-    inflight = PipelineConfig.inflight
-    backends = [] if args.dry_run else [open_backend(path, device=args.device, concurrency=inflight,
-                                                     backend=args.backend)
-                                        for path in args.engine]
+    if args.dry_run:
+        _print_plan(plan_files(args.engine, args.inputs, args.output, options))
+        return 0
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
-        cards = [b.card for b in backends] if backends else [read_card(path) for path in args.engine]
-        check_chain(cards)
-        if args.save_restored and not any(c.task in ("restore", "pipeline") for c in cards):
-            raise CardError("--save-restored needs a restore or pipeline model")
-        jobs = plan_jobs(found, args.output, args.fmt, save_restored=args.save_restored,
-                         overwrite=args.overwrite)
-        if args.dry_run:
-            _print_plan(jobs)
-            return 0
-        return _process(args, jobs, backends, cards, started)
+        stats = infer_files(args.engine, args.inputs, args.output, options)
     finally:
-        for backend in backends:
-            backend.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    report = stats.summary()
+    counts, speed = report["counts"], report["throughput"]
+    tiles = f", {speed['tiles']} tiles, {speed['tiles_per_s']} tiles/s" if speed["tiles"] else ""
+    print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed "
+          f"in {stats.wall_s:.1f} s ({speed['images_per_s']} images/s, {speed['mpx_per_s']} Mpx/s{tiles})",
+          file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
 def _print_plan(jobs) -> None:
@@ -151,40 +159,6 @@ def _print_plan(jobs) -> None:
           f"already done, {sum(j.status == 'failed' for j in jobs)} refused")
 
 
-def _process(args: argparse.Namespace, jobs, backends, cards, started: float) -> int:
-    from PIL.Image import DecompressionBombWarning
-
-    from .card import DEFAULT_BATCH_SIZE
-    from .images import set_max_pixels
-    from .inputs import remove_stale_parts
-    from .pipeline import Chain, Pipeline, PipelineConfig
-
-    for job in jobs:
-        if job.status == "failed":
-            log.warning("%s: %s", job.source, job.reason)
-    remove_stale_parts(jobs)
-    batch = args.batch_size or min(cards[0].batch["opt"], DEFAULT_BATCH_SIZE)
-    set_max_pixels(args.max_pixels)
-    warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks --max-pixels itself
-    config = PipelineConfig(batch_size=batch, workers=args.workers, native=args.size == "native", fmt=args.fmt,
-                            quality=args.quality, max_pixels=args.max_pixels or None,
-                            progress=not args.no_progress)
-    pipeline = Pipeline(Chain(backends), config)
-    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
-    try:
-        stats = pipeline.run(jobs)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        if args.summary:
-            _write_summary(args, jobs, pipeline, backends, started)
-    report = stats.summary(jobs)
-    counts = report["counts"]
-    print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed "
-          f"in {stats.wall_s:.1f} s ({report['throughput']['images_per_s']} images/s)", file=sys.stderr)
-    return 1 if counts["failed"] else 0
-
-
 def _main_thread() -> bool:
     import threading
 
@@ -193,25 +167,6 @@ def _main_thread() -> bool:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _write_summary(args: argparse.Namespace, jobs, pipeline, backends, started: float) -> None:
-    from .files import write_atomic
-
-    report = {
-        "command": PROG,
-        "models": [{"path": str(b.path), "task": b.card.task, "architecture": b.card.architecture,
-                    "precision": b.card.precision, "image_size": b.image_size, "providers": b.providers}
-                   for b in backends],
-        "settings": {"batch_size": pipeline.config.batch_size, "workers": pipeline.config.workers,
-                     "inflight": pipeline.config.inflight, "size": args.size, "format": args.fmt},
-        **pipeline.stats.summary(jobs),
-        "total_s": round(time.perf_counter() - started, 3),
-        "files": [{"input": str(j.source), "output": str(j.output), "status": j.status,
-                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {})}
-                  for j in jobs],
-    }
-    write_atomic(args.summary, json.dumps(report, indent=2).encode())
 
 
 def entry() -> None:

@@ -23,24 +23,32 @@ pixels keep the input's full-resolution gray exactly.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 __all__ = ["MASK_THRESHOLD", "apply_restore", "colorize_native", "fix_gamut"]
 
 MASK_THRESHOLD = 128  # uint8 mask: 0.5 on the 0..255 scale
+_BAND = 256  # rows per gamut-fixing band
 _UP = Image.Resampling.BICUBIC
 # Pillow's YCbCr -> RGB (ITU-R BT.601, full range): R, G, B = Y + a*Cb' + b*Cr'.
 _CHROMA_TO_RGB = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], dtype=np.float32)
 
 
 def apply_restore(native: Image.Image, restored: np.ndarray, mask: np.ndarray) -> Image.Image:
-    """Lay the restored S x S gray on ``native`` where the S x S damage mask is set."""
+    """Lay the restored gray on ``native`` where the damage mask is set.
+
+    ``restored`` and ``mask`` are uint8 H x W at any size: the model's S x S view, a tiled working copy
+    (both upsampled to ``native``'s size first), or ``native``'s own size (used as they are).
+    """
     size = native.size
-    mask_up = Image.fromarray(mask).resize(size, Image.Resampling.BILINEAR)
+    same = mask.shape == (size[1], size[0])
+    mask_up = Image.fromarray(mask)
+    if not same:
+        mask_up = mask_up.resize(size, Image.Resampling.BILINEAR)
     binary = mask_up.point(lambda v: 255 if v >= MASK_THRESHOLD else 0)
     if binary.getbbox() is None:
         return native
-    restored_up = Image.fromarray(restored).resize(size, _UP)
+    restored_up = Image.fromarray(restored) if same else Image.fromarray(restored).resize(size, _UP)
     return Image.composite(restored_up, native, binary)
 
 
@@ -50,13 +58,15 @@ def colorize_native(luma: Image.Image, rgb_small: np.ndarray) -> Image.Image:
     size = luma.size
     ycc = Image.merge("YCbCr", (luma, cb.resize(size, _UP), cr.resize(size, _UP)))
     out = ycc.convert("RGB")
-    y = np.asarray(luma)
-    drift = np.abs(np.asarray(out.convert("L"), dtype=np.int16) - y)
-    if drift.max(initial=0) <= 1:
+    drift = ImageChops.difference(out.convert("L"), luma)  # uint8 |luma drift|, in C: no 24-Mpx int16 copies
+    if drift.getextrema()[1] <= 1:
         return out
     rgb = np.array(out)
-    bad = drift > 1
-    rgb[bad] = fix_gamut(np.asarray(ycc)[bad])
+    for top in range(0, size[1], _BAND):  # in bands: a random colorizer can push most of a scan out of gamut
+        box = (0, top, size[0], min(top + _BAND, size[1]))
+        bad = np.asarray(drift.crop(box)) > 1
+        if bad.any():
+            rgb[top:box[3]][bad] = fix_gamut(np.asarray(ycc.crop(box))[bad])
     return Image.fromarray(rgb, "RGB")
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "Decoded", "decode_gray", "encode", "set_max_pixels", "to_gray"]
+__all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "Decoded", "decode_gray", "encode", "peek_pixels", "set_max_pixels",
+           "to_gray"]
 
 # Pillow's own default guard is ~89 Mpx; a 100 Mpx scan is still a photo, more is suspicious.
 DEFAULT_MAX_PIXELS = 150_000_000
@@ -42,7 +43,7 @@ class DecodeError(ValueError):
 class Decoded:
     """One decoded input: the model's S x S view and, in native mode, the full-size gray."""
 
-    small: np.ndarray  # uint8 S x S
+    small: np.ndarray | None  # uint8 S x S, or None when no whole view was asked for (tiles)
     native: Image.Image | None  # mode "L" at the (EXIF-rotated) input size, or None in model-size mode
     size: tuple[int, int]  # (width, height) after EXIF rotation
 
@@ -52,9 +53,9 @@ def set_max_pixels(max_pixels: int | None) -> None:
     Image.MAX_IMAGE_PIXELS = max_pixels or None
 
 
-def decode_gray(path: Path, image_size: int, *, keep_native: bool = True,
+def decode_gray(path: Path, image_size: int | None, *, keep_native: bool = True,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Read ``path`` as 8-bit gray at its own size and at the model's ``image_size``.
+    """Read ``path`` as 8-bit gray at its own size and at the model's ``image_size`` (None: no S x S view).
 
     Raises :class:`DecodeError` with a one-line reason for anything unusable.
     """
@@ -83,8 +84,18 @@ def decode_gray(path: Path, image_size: int, *, keep_native: bool = True,
         raise DecodeError(f"cannot decode: {type(exc).__name__}: {exc}") from None
     if gray.width == 0 or gray.height == 0:
         raise DecodeError(f"image has no pixels ({gray.width}x{gray.height})")
-    small = gray.resize((image_size, image_size), _RESAMPLE, reducing_gap=3.0)
-    return Decoded(np.asarray(small), gray if keep_native else None, gray.size)
+    small = None if image_size is None else np.asarray(gray.resize((image_size, image_size), _RESAMPLE,
+                                                                   reducing_gap=3.0))
+    return Decoded(small, gray if keep_native else None, gray.size)
+
+
+def peek_pixels(path: Path) -> int:
+    """Width x height from the file's header without decoding it; 0 when the header cannot be read."""
+    try:
+        with Image.open(path) as im:
+            return im.width * im.height
+    except Exception:  # noqa: BLE001 - decode_gray reports the reason; this is only a size estimate
+        return 0
 
 
 def to_gray(im: Image.Image) -> Image.Image:

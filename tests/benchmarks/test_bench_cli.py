@@ -89,6 +89,20 @@ def test_files_mode(tiny_checkpoints, tmp_path):
     assert (tmp_path / "files.md").is_file()
 
 
+def test_files_mode_on_large_pictures_reports_pixel_rates(tiny_checkpoints, tmp_path):
+    rc = main(["files", "--checkpoint", str(tiny_checkpoints["lab"]), "--images", "2", "--image-size", "300x200",
+               "--backends", "ort-cpu", "--out", str(tmp_path), *FAST])
+    assert rc == 0
+    data = _load(tmp_path / "files.json")
+    entry = data["backends"]["ort-cpu"]
+    assert "300x200" in data["settings"]["inputs"] and entry["images"] == 2
+    assert entry["mpx_per_s"] == pytest.approx(2 * 300 * 200 / 1e6 / entry["wall_s"], rel=0.05)
+    assert entry["tiles"] == 0 and entry["tiles_per_s"] == 0  # a colorizer sees whole pictures
+    with pytest.raises(SystemExit) as exited:  # argparse: usage line, exit 2
+        main(["files", "--checkpoint", str(tiny_checkpoints["lab"]), "--image-size", "3x", *FAST])
+    assert exited.value.code == 2
+
+
 def test_parity_passes_and_records_identical_outputs(tiny_checkpoints, tmp_path):
     rc = main(["parity", "--checkpoint", str(tiny_checkpoints["lab"]), "--images", "4", "--batch-size", "4",
                "--backends", "ort-cpu,ort-cpu-fp16,tensorrt", "--out", str(tmp_path), *FAST])

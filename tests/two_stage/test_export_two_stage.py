@@ -101,7 +101,8 @@ def test_runtime_infer_pipeline_and_chain_write_identical_pictures(two_stage_onn
     for name, shape in (("wide", (50, 90)), ("square", (SIZE, SIZE))):
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(inputs / f"{name}.png")
     for size in ("native", "model"):
-        common = [str(inputs), "--size", size, "--save-restored", "--no-progress", "--device", "cpu"]
+        # --tile off: the chained restorer sees the whole picture at S x S, as the fused graph does.
+        common = [str(inputs), "--size", size, "--save-restored", "--no-progress", "--device", "cpu", "--tile", "off"]
         fused, chained = tmp_path / f"fused_{size}", tmp_path / f"chained_{size}"
         assert cli.main(["--engine", str(two_stage_onnx["pipeline"]), "-o", str(fused), *common]) == 0
         assert cli.main(["--engine", str(two_stage_onnx["restore"]), "--engine", str(two_stage_onnx["colorize"]),
@@ -112,3 +113,15 @@ def test_runtime_infer_pipeline_and_chain_write_identical_pictures(two_stage_onn
         for rel in written:
             a, b = np.asarray(Image.open(fused / rel)), np.asarray(Image.open(chained / rel))
             assert np.array_equal(a, b), f"{size} {rel}"
+
+
+def test_runtime_infer_refuses_to_tile_with_a_fused_pipeline(two_stage_onnx, tmp_path, capsys):
+    cli = pytest.importorskip("revive.runtime.cli")
+    from PIL import Image
+
+    Image.fromarray(np.zeros((300, 400), np.uint8)).save(tmp_path / "scan.png")
+    args = ["--engine", str(two_stage_onnx["pipeline"]), str(tmp_path / "scan.png"), "-o", str(tmp_path / "out"),
+            "--no-progress", "--device", "cpu"]
+    assert cli.main(args) == 2
+    assert "two halves" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert cli.main(args + ["--tile", "off"]) == 0

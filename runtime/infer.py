@@ -1,0 +1,155 @@
+"""The runtime's library entry point: model files (or open backends) and input paths in, files out.
+
+``runtime-infer`` is a flag layer over :func:`infer_files`; the demo and the benchmarks call it directly::
+
+    from revive.runtime import InferOptions, LayoutOptions, infer_files
+    stats = infer_files(["restore.onnx", "colorize.onnx"], ["scans/"], "out/",
+                        InferOptions(save_restored=True, layout=LayoutOptions(tile="auto", max_side=8000)))
+    stats.counts            # {"written": ..., "skipped": ..., "failed": ..., "pending": ...}
+    stats.summary()         # the JSON report runtime-infer --summary writes (without the file list)
+
+User errors (a missing or unusable model, a bad card, a missing input, no inputs found, a fused graph asked to
+tile) raise ``BackendError``, ``CardError`` or ``InputError`` with a one-line message; a bad image never
+raises: its job is marked failed and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .backends import Backend, check_model_path, open_backend
+from .card import DEFAULT_BATCH_SIZE, CardError, read_card
+from .files import write_atomic
+from .images import DEFAULT_MAX_PIXELS, set_max_pixels
+from .inputs import DEFAULT_EXTS, InputError, Job, find_inputs, normalise_exts, plan_jobs, remove_stale_parts
+from .layout import LayoutOptions
+from .memory import pin_mmap_threshold
+from .pipeline import Pipeline, PipelineConfig, RunStats
+from .render import Route
+from .system import cpu_count
+
+__all__ = ["InferOptions", "infer_files", "plan_files"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    """Everything ``runtime-infer`` takes besides the models, the inputs and the output folder."""
+
+    device: str = "auto"  # where ONNX models run: auto, cpu, cuda
+    backend: str = "auto"  # what runs the models (auto: by file suffix)
+    batch_size: int | None = None  # rows per batch (default: the card's opt batch, at most DEFAULT_BATCH_SIZE)
+    workers: int = field(default_factory=lambda: min(4, cpu_count()))
+    inflight: int = PipelineConfig.inflight
+    native: bool = True  # False: the model's S x S output (--size model)
+    fmt: str = "png"
+    quality: int = 95
+    save_restored: bool = False
+    overwrite: bool = False
+    exts: tuple[str, ...] = DEFAULT_EXTS
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    layout: LayoutOptions = field(default_factory=LayoutOptions)
+    summary: Path | None = None  # write the JSON report here
+    progress: bool = True
+
+
+def plan_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | Path], output: str | Path,
+               options: InferOptions = InferOptions()) -> list[Job]:
+    """The jobs a run would do (written, skipped as done, refused), reading only the models' cards."""
+    cards = [m.card if isinstance(m, Backend) else read_card(Path(m)) for m in models]
+    _check(cards, options)
+    return _jobs(inputs, output, options)
+
+
+def infer_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | Path], output: str | Path,
+                options: InferOptions = InferOptions()) -> RunStats:
+    """Run every input through the model(s); one model, or restore then colorize. Returns the run's stats.
+
+    Models given as paths are opened here and closed at the end; open backends are used as they are.
+    """
+    started = time.perf_counter()
+    for m in models:
+        if not isinstance(m, Backend):
+            check_model_path(Path(m))
+    opened: list[Backend] = []
+    try:
+        backends = []
+        for m in models:
+            if isinstance(m, Backend):
+                backends.append(m)
+            else:
+                opened.append(open_backend(Path(m), device=options.device, concurrency=options.inflight,
+                                           backend=options.backend))
+                backends.append(opened[-1])
+        _check([b.card for b in backends], options)
+        jobs = _jobs(inputs, output, options)
+        return _process(backends, jobs, options, started)
+    finally:
+        for backend in opened:
+            backend.close()
+
+
+def _check(cards, options: InferOptions) -> None:
+    if not cards:
+        raise CardError("give one model, or two (restore then colorize)")
+    Route.from_cards(cards).check(options.layout, options.native)
+    if options.save_restored and not any(c.task in ("restore", "pipeline") for c in cards):
+        raise CardError("--save-restored needs a restore or pipeline model")
+
+
+def _jobs(inputs, output, options: InferOptions) -> list[Job]:
+    exts = normalise_exts(options.exts)
+    found = find_inputs([Path(p) for p in inputs], exts, exclude=Path(output))
+    if not found:
+        raise InputError(f"no inputs found in {', '.join(map(str, inputs))} (extensions: {' '.join(exts)})")
+    return plan_jobs(found, Path(output), options.fmt, save_restored=options.save_restored,
+                     overwrite=options.overwrite)
+
+
+def _process(backends: list[Backend], jobs: list[Job], options: InferOptions, started: float) -> RunStats:
+    from PIL.Image import DecompressionBombWarning
+
+    for job in jobs:
+        if job.status == "failed":
+            log.warning("%s: %s", job.source, job.reason)
+    remove_stale_parts(jobs)
+    set_max_pixels(options.max_pixels)
+    pin_mmap_threshold()  # memory.py: flat RSS over a folder of large scans
+    warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks max_pixels itself
+    config = PipelineConfig(batch_size=options.batch_size or min(backends[0].card.batch["opt"], DEFAULT_BATCH_SIZE),
+                            workers=options.workers, inflight=options.inflight, native=options.native,
+                            fmt=options.fmt, quality=options.quality, max_pixels=options.max_pixels or None,
+                            progress=options.progress, layout=options.layout)
+    pipeline = Pipeline(backends, config)
+    try:
+        stats = pipeline.run(jobs)
+    finally:
+        if options.summary:
+            _write_summary(options, pipeline, backends, started)
+    return stats
+
+
+def _write_summary(options: InferOptions, pipeline: Pipeline, backends: list[Backend], started: float) -> None:
+    cfg, jobs = pipeline.config, pipeline.stats.jobs
+    report = {
+        "command": "runtime-infer",
+        "models": [{"path": str(b.path), "task": b.card.task, "architecture": b.card.architecture,
+                    "precision": b.card.precision, "image_size": b.image_size, "providers": b.providers}
+                   for b in backends],
+        "settings": {"batch_size": cfg.batch_size, "workers": cfg.workers, "inflight": cfg.inflight,
+                     "size": "native" if cfg.native else "model", "format": cfg.fmt,
+                     "tile": cfg.layout.tile, "overlap": cfg.layout.overlap, "max_side": cfg.layout.max_side},
+        **pipeline.stats.summary(),
+        "total_s": round(time.perf_counter() - started, 3),
+        "files": [{"input": str(j.source), "output": str(j.output), "status": j.status,
+                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {})}
+                  for j in jobs],
+    }
+    write_atomic(options.summary, json.dumps(report, indent=2).encode())
