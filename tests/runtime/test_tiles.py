@@ -121,3 +121,27 @@ def test_summary_counts_tiles(tmp_path, smoothing_onnx):
     report = json.loads(summary.read_text())
     assert report["throughput"]["tiles"] == 3 * 4  # rows: ceil(60/28)=3, columns: ceil(96/28)=4
     assert report["settings"]["tile"] == "auto"
+
+
+def test_run_image_gives_the_pictures_runtime_infer_writes(tmp_path, smoothing_onnx, tiny_onnx):
+    """The per-image steps other drivers (serve, Ray) call give the very pixels of runtime-infer's pipeline."""
+    from revive.runtime.backends import open_backend
+    from revive.runtime.images import decode_gray
+    from revive.runtime.render import Route, run_image
+
+    gray = np.asarray(Image.fromarray(smooth(70, 110)).convert("L"))
+    Image.fromarray(gray).save(tmp_path / "scan.png")
+    models = [smoothing_onnx[32], tiny_onnx["rgb"]]
+    assert run(*(x for m in models for x in ("--engine", m)), tmp_path / "scan.png", "-o", tmp_path / "out",
+               "--save-restored", "--batch-size", 3) == 0
+    backends = [open_backend(m, device="cpu") for m in models]
+    try:
+        route, options = Route.from_cards([b.card for b in backends]), LayoutOptions()
+        work = run_image(decode_gray(tmp_path / "scan.png", route.first_view(options, True)), route, options,
+                         lambda k, rows: backends[k].run(rows), batch_size=5)
+    finally:
+        for b in backends:
+            b.close()
+    with Image.open(tmp_path / "out" / "scan.png") as a, Image.open(tmp_path / "out" / "scan.restored.png") as r:
+        assert np.array_equal(np.asarray(a), np.asarray(work.picture()))
+        assert np.array_equal(np.asarray(r), np.asarray(work.restored))
