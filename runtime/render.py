@@ -81,7 +81,14 @@ class Route:
         return self.tasks[0] == "restore" and native and options.tiled
 
     def check(self, options: LayoutOptions, native: bool) -> None:
-        """Refuse what would silently restore a large scan at S x S: a fused graph with tiling asked for."""
+        """Refuse what would silently restore a large scan at S x S (a fused graph asked to tile), and an
+        overlap of more than half a tile (known only once the card gives S)."""
+        if self.tiles(options, native):
+            tile = options.tile_size(self.sizes[0])
+            try:
+                options.overlap_px(tile)
+            except ValueError as exc:
+                raise CardError(f"--overlap: {exc} (the restorer's tiles are {tile} px)") from None
         if self.tasks == ("pipeline",) and native and options.tiled:
             raise CardError("a fused 'pipeline' model restores only its whole-picture "
                             f"{self.sizes[0]}x{self.sizes[0]} view, so it cannot restore in tiles at the "

@@ -111,6 +111,14 @@ def test_exif_rotation_before_tiling(tmp_path, smoothing_onnx):
         assert im.size == (40, 90)
 
 
+def test_overlap_over_half_the_models_tile_is_a_usage_error(tmp_path, smoothing_onnx, capsys):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "a.png")
+    assert run("--engine", smoothing_onnx[32], tmp_path / "a.png", "-o", tmp_path / "out", "--overlap", 20) == 2
+    assert "--overlap" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert run("--engine", smoothing_onnx[32], tmp_path / "a.png", "-o", tmp_path / "out", "--tile", 24,
+               "--overlap", 13) == 2
+
+
 def test_summary_counts_tiles(tmp_path, smoothing_onnx):
     import json
 
