@@ -53,14 +53,16 @@ def set_max_pixels(max_pixels: int | None) -> None:
     Image.MAX_IMAGE_PIXELS = max_pixels or None
 
 
-def decode_gray(path: Path, image_size: int | None, *, keep_native: bool = True,
+def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool = True,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Read ``path`` as 8-bit gray at its own size and at the model's ``image_size`` (None: no S x S view).
+    """Read ``path`` (a file, or an encoded file's bytes as a server receives them) as 8-bit gray at its
+    own size and at the model's ``image_size`` (None: no S x S view).
 
     Raises :class:`DecodeError` with a one-line reason for anything unusable.
     """
+    in_memory = isinstance(path, (bytes, bytearray, memoryview))
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(path) if in_memory else path) as im:
             w, h = im.size
             if max_pixels and w * h > max_pixels:
                 raise DecodeError(f"{w}x{h} = {w * h} pixels is over --max-pixels {max_pixels} "
@@ -74,7 +76,7 @@ def decode_gray(path: Path, image_size: int | None, *, keep_native: bool = True,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecodeError(f"decompression bomb guard: {exc}") from None
     except Image.UnidentifiedImageError:
-        size = path.stat().st_size if path.exists() else 0
+        size = len(path) if in_memory else path.stat().st_size if path.exists() else 0
         raise DecodeError("empty file" if size == 0 else "not an image Pillow can read") from None
     except FileNotFoundError:
         raise DecodeError("file disappeared") from None
