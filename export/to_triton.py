@@ -29,14 +29,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from revive.runtime.backends import ENGINE_SUFFIXES, BackendError
+from revive.runtime.backends import BackendError
 from revive.runtime.card import CardError, ModelCard, read_card
 from revive.runtime.files import write_atomic
 
 __all__ = ["build_parser", "ensemble_config", "main", "model_config", "parse_config", "write_repository"]
 
 log = logging.getLogger("revive.export.to_triton")
-PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx")} | {s: ("tensorrt_plan", "model.plan") for s in ENGINE_SUFFIXES}
+# Model-file suffix -> (Triton platform, file name Triton looks for in the version folder).
+PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".engine": ("tensorrt_plan", "model.plan"),
+             ".plan": ("tensorrt_plan", "model.plan")}
 KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 
 

@@ -22,6 +22,7 @@ PROG = "revive-serve"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..backends import backend_names
     from ..images import DEFAULT_MAX_PIXELS
     from .server import ServeConfig
     from .service import FORMATS, ServiceConfig
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     model = p.add_argument_group("model")
     model.add_argument("--engine", action="append", required=True, type=Path, metavar="MODEL",
                        help=".onnx (ONNX Runtime) or .engine/.plan (TensorRT); give twice for restore then colorize")
+    model.add_argument("--backend", choices=("auto", *backend_names()), default="auto",
+                       help="backend for every model (default auto: by the file's suffix)")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where ONNX models run (default %(default)s)")
     net = p.add_argument_group("network (loopback by default: pass --host 0.0.0.0 to listen on every interface)")
@@ -116,19 +119,17 @@ def _check_args(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace) -> int:
     from PIL.Image import DecompressionBombWarning
 
-    from ..backends import open_backend
+    from ..backends import check_model_path, open_backend
     from ..images import set_max_pixels
     from .server import ServeConfig, serve
     from .service import ServiceConfig
 
     for path in args.engine:
-        if not path.exists():
-            from ..backends import BackendError
-
-            raise BackendError(f"{path}: no such model file")
+        check_model_path(path)
     set_max_pixels(args.max_pixels)
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks --max-pixels itself
-    backends = [open_backend(path, device=args.device, concurrency=args.instances) for path in args.engine]
+    backends = [open_backend(path, device=args.device, concurrency=args.instances, backend=args.backend)
+                for path in args.engine]
     try:
         service = ServiceConfig(native=args.size == "native", fmt=args.fmt, quality=args.quality,
                                 max_pixels=args.max_pixels or None, workers=args.workers)

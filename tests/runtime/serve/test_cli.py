@@ -1,0 +1,39 @@
+"""revive-serve's user errors: one line, exit 2, before any server starts."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from revive.runtime.serve.cli import main
+from revive.runtime.serve.server import use_own_libpython
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--http-port", "8000", "--grpc-port", "8000"], "must differ"),
+    (["--http-port", "70000"], "within 1..65535"),
+    (["--max-batch", "0"], "--max-batch must be at least 1"),
+    (["--quality", "0"], "--quality must be within 1..100"),
+])
+def test_bad_flags(tiny_onnx, capsys, extra, message):
+    assert main(["--engine", str(tiny_onnx["lab"]), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_model(tmp_path, capsys):
+    assert main(["--engine", str(tmp_path / "nope.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "no such model file" in err and "Traceback" not in err
+
+
+def test_own_libpython_first(monkeypatch):
+    import sysconfig
+    from pathlib import Path
+
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if not (Path(libdir) / sysconfig.get_config_var("LDLIBRARY")).exists():
+        pytest.skip("this interpreter has no shared libpython")
+    env = {"LD_LIBRARY_PATH": f"/opt/x{os.pathsep}{libdir}"}
+    use_own_libpython(env)
+    assert env["LD_LIBRARY_PATH"].split(os.pathsep) == [libdir, "/opt/x"]
