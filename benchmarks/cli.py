@@ -2,6 +2,7 @@
 
     revive-bench speed        [MODELS] [--batch 1,8,32,64] [--backends ...] [--files DIR]
     revive-bench files        [MODELS] [--files DIR | --images N] [--batch-size 8]
+    revive-bench serve        [MODELS] [--files DIR | --images N] [--concurrency 1,4,16] [--protocol grpc]
     revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
     revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
     revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
@@ -106,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", default="auto", help="restore models: auto, off or N, as runtime-infer (default auto)")
     p.add_argument("--overlap", type=int, metavar="P", help="tile overlap in pixels (default: tile // 8)")
     p.add_argument("--max-side", type=int, metavar="M", help="restore on a copy no longer than M px")
+
+    p = sub.add_parser("serve", help="revive-serve (Triton) under 1/4/16 concurrent clients vs files -> files")
+    _model_args(p)
+    p.add_argument("--files", type=Path, metavar="DIR", help="input images (default: --images synthetic PNGs)")
+    p.add_argument("--images", type=int, default=32, help="synthetic inputs to make without --files (default 32)")
+    p.add_argument("--concurrency", type=_ints, default=(1, 4, 16), help="clients in flight (default 1,4,16)")
+    p.add_argument("--protocol", choices=("grpc", "http"), default="grpc", help="(default %(default)s)")
+    p.add_argument("--window", type=float, default=5.0, help="measurement window, seconds (default 5)")
+    p.add_argument("--max-windows", type=int, default=10, help="give up on stability after this many (default 10)")
+    p.add_argument("--max-batch", type=int, default=16, help="revive-serve --max-batch (default 16)")
+    p.add_argument("--max-queue-delay-us", type=int, default=5000, help="revive-serve's (default 5000)")
+    p.add_argument("--instances", type=int, default=1, help="revive-serve --instances (default 1)")
+    p.add_argument("--batch-size", type=int, default=8, help="files -> files batch size (default 8)")
+    p.add_argument("--workers", type=int, default=2, help="decode/encode threads of both (default 2)")
 
     p = sub.add_parser("parity", help="outputs against PyTorch FP32 and metrics against ground truth")
     _model_args(p)

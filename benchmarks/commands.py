@@ -14,7 +14,8 @@ from revive.train.checkpoint import CheckpointError
 from . import report
 from .backends import Models, parse_names
 
-__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "speed", "summary", "train_speed"]
+__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "serve", "speed", "summary",
+           "train_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,46 @@ def files(args: argparse.Namespace, models: Models, command: str) -> int:
                       f"Command: `{command}`\n\n"
                       + report.markdown_table(["backend", "precision", "images", "images/s", "tiles/s", "Mpx/s",
                                                "wall s"], rows))
+    log.info("wrote %s/%s.{json,md}", out, stem)
+    return 0
+
+
+def serve(args: argparse.Namespace, models: Models, command: str) -> int:
+    from revive.runtime.serve.server import missing_packages
+
+    from .serve_bench import ServeBenchOptions, run_serve_bench
+
+    missing = missing_packages()
+    if missing:
+        raise UserError(f"{', '.join(missing)} not installed: pip install 'revive[serve]'")
+    if args.files is not None and not args.files.is_dir():
+        raise UserError(f"--files {args.files}: no such folder")
+    if args.window <= 0 or args.max_windows < 3:
+        raise UserError("--window must be positive and --max-windows at least 3")
+    info, _ = model_info(models)
+    opts = ServeBenchOptions(concurrency=args.concurrency, protocol=args.protocol, window_s=args.window,
+                             max_windows=args.max_windows, max_batch=args.max_batch,
+                             delay_us=args.max_queue_delay_us, instances=args.instances,
+                             batch_size=args.batch_size, workers=args.workers)
+    model = models.engine or models.fp32_onnx()
+    result = run_serve_bench(model, args.files, args.images, info["image_size"], opts)
+    data = {"benchmark": "serve", "command": command, "model": {**info, "file": model.name}, **result,
+            "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("serve", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    files = data["files"]
+    rows = [[f"runtime-infer files -> files (batch {files['batch_size']})", "", report.fmt(files["images_per_s"]),
+             "", "", "", ""]]
+    rows += [[f"revive-serve, {opts.protocol}", str(s["concurrency"]), report.fmt(s["images_per_s"]),
+              report.fmt(s["p50_ms"]), report.fmt(s["p95_ms"]), report.fmt(s["p99_ms"]),
+              f"{report.fmt(s['mean_batch'])}{'' if s['stable'] else ' (not stable)'}"] for s in data["serve"]]
+    report.write_text(out / f"{stem}.md", f"# revive-serve vs files → files\n\n{report.machine_line(data['machine'])}\n\n"
+                      f"Command: `{command}`\n\nModel: {info['architecture']} {info['task']}, {info['image_size']} px; "
+                      f"inputs: {data['settings']['inputs']}; windows of {opts.window_s:g} s, stable when the last "
+                      f"three agree within {opts.tolerance:.0%}.\n\n"
+                      + report.markdown_table(["how", "clients", "images/s", "p50 ms", "p95 ms", "p99 ms",
+                                               "mean batch"], rows))
     log.info("wrote %s/%s.{json,md}", out, stem)
     return 0
 
