@@ -1,7 +1,8 @@
 """``revive-serve``: serve restore and/or colorize models on Triton Inference Server (through PyTriton).
 
 Exit status: 0 stopped by SIGTERM or Ctrl-C, 1 Triton stopped on its own,
-2 usage, missing package, model-card or engine error (one line on stderr, no traceback).
+2 usage, missing package, model-card or engine error, a port in use or Triton failing to start
+(one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -90,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..backends import BackendError
     from ..card import CardError
+    from .server import ServeError
 
     try:
         return _run(args)
-    except (BackendError, CardError) as exc:
+    except (BackendError, CardError, ServeError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
 

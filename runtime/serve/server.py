@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sysconfig
 import threading
 from dataclasses import dataclass, field
@@ -32,10 +33,15 @@ import numpy as np
 from ..backends import Backend
 from .service import ImageService, ServiceConfig
 
-__all__ = ["MODEL_NAME", "ServeConfig", "Server", "missing_packages", "serve", "use_own_libpython"]
+__all__ = ["MODEL_NAME", "ServeConfig", "ServeError", "Server", "check_ports", "missing_packages", "serve",
+           "use_own_libpython"]
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "revive"
+
+
+class ServeError(RuntimeError):
+    """The server could not start (a port in use, Triton failing): the message is the reason shown to the user."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,17 @@ def missing_packages() -> list[str]:
 
     return [name for name, module in (("nvidia-pytriton", "pytriton"), ("tritonclient", "tritonclient"))
             if importlib.util.find_spec(module) is None]
+
+
+def check_ports(host: str, ports: dict[str, int]) -> None:
+    """Refuse ports another process listens on (Triton would fail later with a less helpful message)."""
+    for flag, port in ports.items():
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ServeError(f"{host}:{port} (--{flag}) cannot be used: {exc.strerror or exc}") from None
 
 
 def use_own_libpython(environ: Any = os.environ) -> None:
@@ -117,6 +134,8 @@ class Server:
         from pytriton.triton import Triton, TritonConfig
 
         cfg = self.config
+        check_ports(cfg.host, {"http-port": cfg.http_port, "grpc-port": cfg.grpc_port,
+                               "metrics-port": cfg.metrics_port})
         use_own_libpython()
         outputs = [Tensor(name="image", dtype=bytes, shape=(1,)), Tensor(name="error", dtype=bytes, shape=(1,))]
         if self.service.restores:
@@ -133,8 +152,12 @@ class Server:
                               inputs=[Tensor(name="image", dtype=bytes, shape=(1,))], outputs=outputs,
                               config=ModelConfig(max_batch_size=cfg.max_batch, batcher=batcher))
             self._triton.run()
+        except Exception as exc:
+            self._stop_quietly()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ServeError(f"Triton did not start ({reason}); its log is above") from None
         except BaseException:
-            self.stop()
+            self._stop_quietly()
             raise
         log.info("serving model %r: http://%s:%d, grpc %s:%d, metrics http://%s:%d/metrics", MODEL_NAME,
                  cfg.host, cfg.http_port, cfg.host, cfg.grpc_port, cfg.host, cfg.metrics_port)
@@ -147,6 +170,12 @@ class Server:
             self._triton.stop()
             self._triton = None
         self.service.close()
+
+    def _stop_quietly(self) -> None:
+        try:
+            self.stop()
+        except Exception:  # a half-started Triton refuses some clean-up calls; the start error is what matters
+            log.debug("clean-up after a failed start", exc_info=True)
 
     def __enter__(self) -> Server:
         self.start()

@@ -203,3 +203,12 @@ def test_json_safe_and_slug():
     assert json_safe({"a": math.inf, "b": [math.nan, 1.5]}) == {"a": None, "b": [None, 1.5]}
     assert machine_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert machine_slug("").startswith("cpu-")
+
+
+def test_serve_windows_are_stable_when_the_last_three_agree():
+    from revive.benchmarks.serve_bench import stable_windows
+
+    assert not stable_windows([10.0, 10.0], 0.10)  # fewer than three windows
+    assert stable_windows([3.0, 10.0, 10.5, 9.6], 0.10)  # only the last three count
+    assert not stable_windows([10.0, 10.0, 12.5], 0.10)
+    assert not stable_windows([0.0, 0.0, 0.0], 0.10)

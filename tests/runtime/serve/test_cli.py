@@ -37,3 +37,17 @@ def test_own_libpython_first(monkeypatch):
     env = {"LD_LIBRARY_PATH": f"/opt/x{os.pathsep}{libdir}"}
     use_own_libpython(env)
     assert env["LD_LIBRARY_PATH"].split(os.pathsep) == [libdir, "/opt/x"]
+
+
+def test_port_in_use(tiny_onnx, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        others = [p for p in (port - 1, port - 2, port + 1) if 1 <= p <= 65535][:2]
+        assert main(["--engine", str(tiny_onnx["lab"]), "--http-port", str(port), "--grpc-port", str(others[0]),
+                     "--metrics-port", str(others[1])]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port} (--http-port) cannot be used" in err and "Traceback" not in err
