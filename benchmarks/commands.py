@@ -160,6 +160,7 @@ def serve(args: argparse.Namespace, models: Models, command: str) -> int:
                              max_windows=args.max_windows, max_batch=args.max_batch,
                              delay_us=args.max_queue_delay_us, instances=args.instances,
                              batch_size=args.batch_size, workers=args.workers)
+    models.max_batch = max(models.max_batch, args.max_batch)  # an ONNX export made here takes the server's batches
     model = models.engine or models.fp32_onnx()
     result = run_serve_bench(model, args.files, args.images, info["image_size"], opts)
     data = {"benchmark": "serve", "command": command, "model": {**info, "file": model.name}, **result,
