@@ -51,3 +51,15 @@ def test_port_in_use(tiny_onnx, capsys):
                      "--metrics-port", str(others[1])]) == 2
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port} (--http-port) cannot be used" in err and "Traceback" not in err
+
+
+def test_serve_modules_import_neither_torch_nor_triton_until_serving():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import revive.runtime.serve.cli, revive.runtime.serve.server, revive.runtime.serve.service\n"
+            "revive.runtime.serve.cli.build_parser()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pytriton', 'tritonclient'}))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
