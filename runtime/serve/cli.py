@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="backend for every model (default auto: by the file's suffix)")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where ONNX models run (default %(default)s)")
+    tiles = p.add_argument_group("tiles (restore models: how the restorer sees a picture; as runtime-infer)")
+    tiles.add_argument("--tile", default="auto", metavar="auto|off|N",
+                       help="auto: overlapping tiles of the model's own size at the input's resolution; off: the "
+                            "whole picture at the model's size; N: N x N-px tiles (default %(default)s)")
+    tiles.add_argument("--overlap", type=int, metavar="P", help="pixels shared by neighbouring tiles "
+                                                                "(default: tile // 8)")
+    tiles.add_argument("--max-side", type=int, metavar="M",
+                       help="restore on a copy whose longer side is at most M px (default: full resolution)")
     net = p.add_argument_group("network (loopback by default: pass --host 0.0.0.0 to listen on every interface)")
     net.add_argument("--host", default=d.host, help="address of every endpoint (default %(default)s)")
     net.add_argument("--http-port", type=int, default=d.http_port, help="(default %(default)s)")
@@ -115,7 +123,24 @@ def _check_args(args: argparse.Namespace) -> str:
             return f"--{flag.replace('_', '-')} must be at least {low}"
     if not 1 <= args.quality <= 100:
         return "--quality must be within 1..100"
+    if args.max_side is not None and args.max_side < 1:
+        return "--max-side must be at least 1"
+    if args.overlap is not None and args.overlap < 0:
+        return "--overlap must be 0 or more pixels"
+    try:
+        _layout(args)
+    except ValueError as exc:
+        return str(exc)
     return ""
+
+
+def _layout(args: argparse.Namespace):
+    from ..layout import LayoutOptions, parse_tile
+
+    layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
+    if isinstance(layout.tile, int):
+        layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
+    return layout
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -134,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
                 for path in args.engine]
     try:
         service = ServiceConfig(native=args.size == "native", fmt=args.fmt, quality=args.quality,
-                                max_pixels=args.max_pixels or None, workers=args.workers)
+                                max_pixels=args.max_pixels or None, workers=args.workers, layout=_layout(args))
         config = ServeConfig(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                              metrics_port=args.metrics_port,
                              max_batch=args.max_batch or min(backends[0].card.batch["max"], 32),

@@ -1,8 +1,10 @@
 """One batch of encoded images in, one result per image out: the runtime's steps, without any server.
 
 Why a batch and not one image: Triton's dynamic batcher hands over every request that arrived within
-its queue delay at once, and the model runs them as one batch. Decoding and encoding run on a small
-thread pool (Pillow releases the GIL while it works), the model(s) run once for the whole batch.
+its queue delay at once. Each image becomes an :class:`~revive.runtime.render.ImageWork` (the same
+per-image steps runtime-infer runs: the model's whole view or overlapping tiles, merge, composite), and
+the rows of every image at the same step share one backend call. Decoding and encoding run on a small
+thread pool (Pillow releases the GIL while it works).
 
 A request that cannot be served (not an image, empty, over ``max_pixels``, an unknown output format)
 gets its reason in ``Result.error`` and no image; the other images of its batch are served as usual.
@@ -14,15 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from ..backends import Backend
-from ..composite import apply_restore, colorize_native
-from ..images import DEFAULT_MAX_PIXELS, Decoded, DecodeError, decode_gray, encode
-from ..pipeline import Chain
+from ..images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, encode
+from ..layout import LayoutOptions
+from ..render import ImageWork, Route
 
 __all__ = ["FORMATS", "ImageService", "Result", "ServiceConfig"]
 
@@ -37,6 +38,7 @@ class ServiceConfig:
     quality: int = 95  # JPEG quality
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     workers: int = 2  # decode/encode threads
+    layout: LayoutOptions = field(default_factory=LayoutOptions)  # how a restorer sees a picture (--tile ...)
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,24 @@ class Result:
 
 
 class ImageService:
-    """Serve the chain of ``backends`` (one model, or restore then colorize) on encoded images."""
+    """Serve ``backends`` (one model, or restore then colorize) on encoded images.
+
+    Raises ``CardError`` for a route the layout cannot serve (a fused graph asked to tile), as runtime-infer does.
+    """
 
     def __init__(self, backends: list[Backend], config: ServiceConfig = ServiceConfig()) -> None:
         if config.fmt not in FORMATS:
             raise ValueError(f"unknown output format {config.fmt!r}; use {' or '.join(FORMATS)}")
-        self.chain = Chain(backends)
+        self.backends = backends
+        self.route = Route.from_cards([b.card for b in backends])
+        self.route.check(config.layout, config.native)
         self.config = config
+        self._view = self.route.first_view(config.layout, config.native)
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="revive-serve")
 
     @property
     def restores(self) -> bool:
-        return self.chain.restores
+        return self.route.restores
 
     def process(self, images: list[bytes], formats: list[str] | None = None) -> list[Result]:
         """Encoded images (any format runtime-infer reads) -> one :class:`Result` each, in order.
@@ -67,48 +75,43 @@ class ImageService:
         """
         formats = formats or [self.config.fmt] * len(images)
         start = time.perf_counter()
-        decoded = list(self._pool.map(self._decode, images, formats))
-        good = [i for i, item in enumerate(decoded) if isinstance(item, Decoded)]
-        results: list[Result] = [Result(error=item) if isinstance(item, str) else Result() for item in decoded]
-        if good:
-            s = self.chain.image_size
-            batch = np.empty((len(good), 1, s, s), np.uint8)
-            for row, i in enumerate(good):
-                batch[row, 0] = decoded[i].small
-            outputs = self.chain.run(batch)
-            per_image = [{role: value[row] for role, value in outputs.items()} for row in range(len(good))]
-            rendered = self._pool.map(self._render, [decoded[i] for i in good], per_image,
-                                      [formats[i] for i in good])
-            for i, result in zip(good, rendered):
-                results[i] = result
+        works = list(self._pool.map(self._start, images, formats))
+        good = [i for i, w in enumerate(works) if isinstance(w, ImageWork)]
+        results = [Result(error=w) if isinstance(w, str) else Result() for w in works]
+        self._run([works[i] for i in good])
+        for i, result in zip(good, self._pool.map(self._finish, [works[i] for i in good],
+                                                  [formats[i] for i in good])):
+            results[i] = result
         log.debug("batch of %d (%d served) in %.1f ms", len(images), len(good), (time.perf_counter() - start) * 1e3)
         return results
 
-    def _decode(self, data: bytes, fmt: str) -> Decoded | str:
+    def _start(self, data: bytes, fmt: str) -> ImageWork | str:
         if fmt not in FORMATS:
             return f"unknown output format {fmt!r}; use {' or '.join(FORMATS)}"
         if not data:
             return "empty request: no image bytes"
+        cfg = self.config
         try:
-            return decode_gray(data, self.chain.image_size, keep_native=self.config.native,
-                               max_pixels=self.config.max_pixels)
+            decoded = decode_gray(data, self._view, keep_native=cfg.native, max_pixels=cfg.max_pixels)
         except DecodeError as exc:
             return str(exc)
+        return ImageWork(decoded, self.route, cfg.layout, cfg.native)
 
-    def _render(self, decoded: Decoded, outputs: dict[str, np.ndarray], fmt: str) -> Result:
-        """The picture runtime-infer would write for this image (see pipeline.Pipeline._write)."""
-        native, quality = self.config.native, self.config.quality
-        luma, restored = decoded.native, b""
-        if self.chain.restores:
-            small, mask = outputs["restored"][0], outputs["mask"][0]
-            luma = apply_restore(luma, small, mask) if native else Image.fromarray(small, "L")
-            restored = encode(luma, fmt, quality)
-        if self.chain.colorizes:
-            rgb = np.ascontiguousarray(outputs["rgb"].transpose(1, 2, 0))
-            picture = colorize_native(luma, rgb) if native else Image.fromarray(rgb, "RGB")
-        else:
-            picture = luma
-        return Result(image=encode(picture, fmt, quality), restored=restored)
+    def _run(self, works: list[ImageWork]) -> None:
+        """Every step of every picture; the rows of all pictures at one step share a backend call."""
+        while any(w.step is not None for w in works):
+            for step, backend in enumerate(self.backends):
+                rows = [(w, i) for w in works if w.step == step for i in range(len(w.plan))]
+                if not rows:
+                    continue
+                outputs = backend.run(np.stack([w.plan.row(i) for w, i in rows])[:, None])
+                for k, (w, i) in enumerate(rows):
+                    w.put(i, {role: value[k] for role, value in outputs.items()})
+
+    def _finish(self, work: ImageWork, fmt: str) -> Result:
+        quality = self.config.quality
+        restored = encode(work.restored, fmt, quality) if work.restored is not None else b""
+        return Result(image=encode(work.picture(), fmt, quality), restored=restored)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

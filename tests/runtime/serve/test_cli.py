@@ -15,6 +15,8 @@ from revive.runtime.serve.server import use_own_libpython
     (["--http-port", "70000"], "within 1..65535"),
     (["--max-batch", "0"], "--max-batch must be at least 1"),
     (["--quality", "0"], "--quality must be within 1..100"),
+    (["--tile", "3"], "at least 8 px"),
+    (["--tile", "64", "--overlap", "40"], "more than half"),
 ])
 def test_bad_flags(tiny_onnx, capsys, extra, message):
     assert main(["--engine", str(tiny_onnx["lab"]), *extra]) == 2
