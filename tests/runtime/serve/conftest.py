@@ -20,12 +20,14 @@ def make_inputs(folder: Path) -> list[Path]:
         ("photo.jpg", Image.fromarray(smooth(64, 48, seed=2)), {"quality": 90}),
         ("alpha.png", Image.fromarray(np.dstack([smooth(33, 70, seed=3), noise(33, 70, seed=4)]), "RGBA"), {}),
         ("deep.png", Image.fromarray(smooth(50, 45, seed=5)[..., 0].astype(np.uint16) * 257), {}),
+        # Ends with a zero byte (row padding): a BYTES element must reach the server whole, not NUL-stripped.
         ("noise.bmp", Image.fromarray(noise(29, 31, seed=6)), {}),
     ]
     paths = []
     for name, im, options in pictures:
         im.save(folder / name, **options)
         paths.append(folder / name)
+    assert paths[-1].read_bytes().endswith(b"\x00")
     return paths
 
 
