@@ -27,7 +27,8 @@ from .backends import Backend, check_model_path, open_backend
 from .card import DEFAULT_BATCH_SIZE, CardError, read_card
 from .files import write_atomic
 from .images import DEFAULT_MAX_PIXELS, set_max_pixels
-from .inputs import DEFAULT_EXTS, InputError, Job, find_inputs, normalise_exts, plan_jobs, remove_stale_parts
+from .inputs import (DEFAULT_EXTS, InputError, Job, find_inputs, mark_output_folder, normalise_exts, plan_jobs,
+                     remove_stale_parts)
 from .layout import LayoutOptions
 from .memory import pin_mmap_threshold
 from .pipeline import Pipeline, PipelineConfig, RunStats
@@ -90,6 +91,7 @@ def infer_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | P
                 backends.append(opened[-1])
         _check([b.card for b in backends], options)
         jobs = _jobs(inputs, output, options)
+        mark_output_folder(Path(output))  # a later run knows the images there are outputs (inputs.py)
         return _process(backends, jobs, options, started)
     finally:
         for backend in opened:

@@ -8,7 +8,11 @@
 - An output that resolves to an input, or that two inputs would share
   (``x.jpg`` and ``x.png`` in one folder), is refused for that file with a reason.
 - An output folder inside an input folder is never searched, so a rerun does not
-  take its own outputs for inputs.
+  take its own outputs for inputs. Such a folder must therefore hold nothing but
+  runtime-infer's outputs: a run marks the folders it writes with ``.revive-output``,
+  and an existing folder inside an input folder that holds files but no mark is
+  refused (its photos would otherwise be skipped as done, or replaced with
+  ``--overwrite``). The output folder can never be an input folder itself.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_EXTS", "Job", "InputError", "find_inputs", "plan_jobs", "remove_stale_parts"]
+__all__ = ["DEFAULT_EXTS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder", "plan_jobs",
+           "remove_stale_parts"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pnm", ".pbm")
 RESTORED_TAG = ".restored"
+OUTPUT_MARK = ".revive-output"  # in an output folder: every image here was written by runtime-infer
 
 
 class InputError(ValueError):
@@ -52,14 +58,16 @@ def normalise_exts(exts: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 def find_inputs(paths: list[Path], exts: tuple[str, ...], exclude: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, its path relative to the output root) for every input, in a stable order."""
     found: list[tuple[Path, Path]] = []
-    excluded = exclude.resolve() if exclude is not None else None
+    excluded = _resolved(exclude) if exclude is not None else None
     for root in paths:
+        if excluded is not None and root.is_dir():
+            _check_output_folder(exclude, excluded, root)
         if root.is_file():
             found.append((root, Path(root.name)))
         elif root.is_dir():
             for folder, dirs, files in os.walk(root):
                 here = Path(folder)
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != excluded)
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _resolved(here / d) != excluded)
                 for name in sorted(files):
                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
                         found.append((here / name, (here / name).relative_to(root)))
@@ -68,6 +76,37 @@ def find_inputs(paths: list[Path], exts: tuple[str, ...], exclude: Path | None =
         else:
             raise InputError(f"{root}: no such file or folder")
     return found
+
+
+def _check_output_folder(out: Path, resolved: Path, root: Path) -> None:
+    """Refuse an output folder that is ``root`` or a folder inside it holding files runtime-infer did not write."""
+    root_resolved = _resolved(root)
+    if resolved == root_resolved:
+        raise InputError(f"{out}: the output folder is the input folder {root}; give a folder of its own")
+    if not resolved.is_relative_to(root_resolved) or not resolved.is_dir() or (resolved / OUTPUT_MARK).exists():
+        return
+    for _, _, files in os.walk(resolved):
+        if any(not name.startswith(".") for name in files):
+            raise InputError(f"{out}: an existing folder inside input folder {root} that holds files "
+                             f"runtime-infer did not write (no {OUTPUT_MARK} mark): its photos would be taken "
+                             "for outputs and skipped or replaced. Give a new or empty -o folder (if it holds "
+                             f"only runtime-infer outputs, create an empty {OUTPUT_MARK} file in it)")
+
+
+def mark_output_folder(out_root: Path) -> None:
+    """Create the output folder with its mark, so a later run knows the images in it are outputs."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    mark = out_root / OUTPUT_MARK
+    if not mark.exists():
+        mark.write_text("Written by runtime-infer: the images in this folder are its outputs.\n")
+
+
+def _resolved(path: Path) -> Path:
+    """``path.resolve()`` that never raises (a symlink loop resolves to the absolute path itself)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_restored: bool = False,

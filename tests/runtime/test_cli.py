@@ -151,7 +151,8 @@ def test_never_writes_over_an_input_and_skips_done_work(tmp_path, tiny_onnx):
     Image.fromarray(noise(20, 30, seed=1)).save(src / "b.jpg")
     before = (src / "a.png").read_bytes()
     summary = tmp_path / "s.json"
-    assert run("--engine", tiny_onnx["rgb"], src, "-o", src, "--summary", summary) == 1
+    assert run("--engine", tiny_onnx["rgb"], src, "-o", src, "--summary", summary) == 2  # -o = an input folder
+    assert run("--engine", tiny_onnx["rgb"], src / "a.png", src / "b.jpg", "-o", src, "--summary", summary) == 1
     assert (src / "a.png").read_bytes() == before
     files = {Path(f["input"]).name: f for f in json.loads(summary.read_text())["files"]}
     assert files["a.png"]["status"] == "failed" and "overwrite an input" in files["a.png"]["reason"]
@@ -222,3 +223,20 @@ def test_ext_filter_and_recursion(tmp_path, tiny_onnx, capsys):
     assert run("--engine", tiny_onnx["rgb"], src, "-o", tmp_path / "out", "--ext", "jpg, .jpeg") == 0
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
         ["deep/er/b.png"]
+
+
+def test_an_existing_folder_inside_an_input_folder_is_not_taken_for_outputs(tmp_path, tiny_onnx):
+    """Finding 1 of issue 15: photos/scans/a.png (the user's) was skipped as done, or replaced with --overwrite."""
+    photos, scans = tmp_path / "photos", tmp_path / "photos" / "scans"
+    scans.mkdir(parents=True)
+    Image.fromarray(noise(20, 30)).save(photos / "a.png")
+    Image.fromarray(noise(20, 30, seed=1)).save(scans / "a.png")
+    before = (scans / "a.png").read_bytes()
+    for extra in ((), ("--overwrite",)):
+        assert run("--engine", tiny_onnx["rgb"], photos, "-o", scans, *extra) == 2
+        assert (scans / "a.png").read_bytes() == before
+    # A new folder is marked as runtime-infer's, so a rerun skips its own outputs and --overwrite redoes them.
+    out = photos / "colour"
+    assert run("--engine", tiny_onnx["rgb"], photos, "-o", out) == 0
+    assert (out / ".revive-output").is_file() and (out / "a.png").is_file() and (out / "scans" / "a.png").is_file()
+    assert run("--engine", tiny_onnx["rgb"], photos, "-o", out, "--overwrite") == 0
