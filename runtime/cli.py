@@ -148,7 +148,7 @@ def _run(args: argparse.Namespace, options) -> int:
     print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed "
           f"in {stats.wall_s:.1f} s ({speed['images_per_s']} images/s, {speed['mpx_per_s']} Mpx/s{tiles})",
           file=sys.stderr)
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or stats.summary_error else 0
 
 
 def _print_plan(jobs) -> None:

@@ -1,12 +1,14 @@
-"""Writing files so that a crash never leaves a half-written output behind."""
+"""Writing files so that a crash never leaves a half-written output behind, nor replaces a user's file."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["check_report_path", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -24,3 +26,46 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_report_path(path: Path, protected: Iterable[Path], flag: str = "--summary") -> None:
+    """Refuse, before any work, a report path that would replace a file of the run or cannot be written.
+
+    ``protected``: the run's inputs, models and outputs. An existing file is replaced only when it
+    looks like an earlier report (empty, or JSON text starting with ``{``), so a mistyped name never
+    costs a user a photo or a model. Disk-full can only show at the end; the caller handles that.
+    """
+    from .inputs import InputError
+
+    target = _resolved(path)
+    if any(_resolved(p) == target for p in protected):
+        raise InputError(f"{path}: {flag} names a file this run reads or writes; give a file of its own")
+    if os.path.lexists(path):
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise InputError(f"{path}: {flag} cannot be used: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: {flag} is {'a folder' if stat.S_ISDIR(st.st_mode) else 'not a regular file'}")
+        if st.st_size and not _starts_like_json(path):
+            raise InputError(f"{path}: {flag} would replace a file that is not a JSON report; give a new name")
+    parent = next((p for p in target.parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: {flag} cannot be written (folder {parent} is not writable)")
+    if target.parent.exists() and os.path.exists(path) and not os.access(path, os.W_OK):
+        raise InputError(f"{path}: {flag} cannot be written (read-only file)")
+
+
+def _starts_like_json(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(64).lstrip()[:1] == b"{"
+    except OSError:
+        return False
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return Path(path).absolute()

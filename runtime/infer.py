@@ -25,10 +25,10 @@ from typing import Sequence
 
 from .backends import Backend, check_model_path, open_backend
 from .card import DEFAULT_BATCH_SIZE, CardError, read_card
-from .files import write_atomic
+from .files import check_report_path, write_atomic
 from .images import DEFAULT_MAX_PIXELS, set_max_pixels
 from .inputs import (DEFAULT_EXTS, InputError, Job, find_inputs, mark_output_folder, normalise_exts, plan_jobs,
-                     remove_stale_parts)
+                     remove_stale_parts, run_files)
 from .layout import LayoutOptions
 from .memory import pin_mmap_threshold
 from .pipeline import Pipeline, PipelineConfig, RunStats
@@ -66,7 +66,7 @@ def plan_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | Pa
     """The jobs a run would do (written, skipped as done, refused), reading only the models' cards."""
     cards = [m.card if isinstance(m, Backend) else read_card(Path(m)) for m in models]
     _check(cards, options)
-    return _jobs(inputs, output, options)
+    return _jobs(models, inputs, output, options)
 
 
 def infer_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | Path], output: str | Path,
@@ -90,7 +90,7 @@ def infer_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | P
                                            backend=options.backend))
                 backends.append(opened[-1])
         _check([b.card for b in backends], options)
-        jobs = _jobs(inputs, output, options)
+        jobs = _jobs(models, inputs, output, options)
         mark_output_folder(Path(output))  # a later run knows the images there are outputs (inputs.py)
         return _process(backends, jobs, options, started)
     finally:
@@ -106,13 +106,17 @@ def _check(cards, options: InferOptions) -> None:
         raise CardError("--save-restored needs a restore or pipeline model")
 
 
-def _jobs(inputs, output, options: InferOptions) -> list[Job]:
+def _jobs(models, inputs, output, options: InferOptions) -> list[Job]:
     exts = normalise_exts(options.exts)
     found = find_inputs([Path(p) for p in inputs], exts, exclude=Path(output))
     if not found:
         raise InputError(f"no inputs found in {', '.join(map(str, inputs))} (extensions: {' '.join(exts)})")
-    return plan_jobs(found, Path(output), options.fmt, save_restored=options.save_restored,
+    jobs = plan_jobs(found, Path(output), options.fmt, save_restored=options.save_restored,
                      overwrite=options.overwrite)
+    if options.summary:  # checked before any work: never an input, a model or an output of this run
+        paths = [m.path if isinstance(m, Backend) else Path(m) for m in models]
+        check_report_path(Path(options.summary), [*paths, *run_files(jobs, Path(output))])
+    return jobs
 
 
 def _process(backends: list[Backend], jobs: list[Job], options: InferOptions, started: float) -> RunStats:
@@ -134,7 +138,11 @@ def _process(backends: list[Backend], jobs: list[Job], options: InferOptions, st
         stats = pipeline.run(jobs)
     finally:
         if options.summary:
-            _write_summary(options, pipeline, backends, started)
+            try:
+                _write_summary(options, pipeline, backends, started)
+            except OSError as exc:  # disk full, folder gone: the run's own result must not be lost
+                pipeline.stats.summary_error = f"{options.summary}: cannot write the summary: {exc.strerror or exc}"
+                log.error("%s", pipeline.stats.summary_error)
     return stats
 
 

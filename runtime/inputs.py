@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["DEFAULT_EXTS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder", "plan_jobs",
-           "remove_stale_parts"]
+           "remove_stale_parts", "run_files"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,14 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
         if not overwrite and all(p.is_file() for p in targets):
             job.status = "skipped"
     return jobs
+
+
+def run_files(jobs: list[Job], out_root: Path) -> list[Path]:
+    """Every file a run reads or writes: inputs, outputs and the output folder's mark."""
+    files = [out_root / OUTPUT_MARK]
+    for job in jobs:
+        files += [p for p in (job.source, job.output, job.restored) if p is not None]
+    return files
 
 
 def remove_stale_parts(jobs: list[Job]) -> int:

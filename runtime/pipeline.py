@@ -80,6 +80,7 @@ class RunStats:
     pixel_budget: int = 0
     pixels_high_water: int = 0  # above the budget only when one picture alone is larger
     jobs: list[Job] = field(default_factory=list, repr=False)  # every job of the run, with its status
+    summary_error: str = ""  # why the --summary report could not be written ('' if it was, or none asked)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -240,3 +240,45 @@ def test_an_existing_folder_inside_an_input_folder_is_not_taken_for_outputs(tmp_
     assert run("--engine", tiny_onnx["rgb"], photos, "-o", out) == 0
     assert (out / ".revive-output").is_file() and (out / "a.png").is_file() and (out / "scans" / "a.png").is_file()
     assert run("--engine", tiny_onnx["rgb"], photos, "-o", out, "--overwrite") == 0
+
+
+@pytest.mark.parametrize("target", ["input", "model", "output", "folder", "photo_elsewhere"])
+def test_summary_never_replaces_a_file_of_the_run(target, tmp_path, tiny_onnx, capsys):
+    """Finding 2 of issue 15: --summary overwrote an input photo, the model itself, an output of the run."""
+    import shutil
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(noise(20, 30)).save(src / "a.png")
+    model = shutil.copy(tiny_onnx["rgb"], tmp_path / "m.onnx")
+    (tmp_path / "folder").mkdir()
+    Image.fromarray(noise(20, 30)).save(tmp_path / "keep.png")
+    summary = {"input": src / "a.png", "model": Path(model), "output": out / "a.png", "folder": tmp_path / "folder",
+               "photo_elsewhere": tmp_path / "keep.png"}[target]
+    before = summary.read_bytes() if summary.is_file() else None
+    assert run("--engine", model, src, "-o", out, "--summary", summary) == 2
+    assert "--summary" in capsys.readouterr().err
+    assert not out.exists()  # refused before any work
+    if before is not None:
+        assert summary.read_bytes() == before
+
+
+def test_a_summary_that_fails_at_the_end_keeps_the_result(tmp_path, tiny_onnx, capsys, caplog, monkeypatch):
+    """Finding 8 of issue 15: a summary that could not be written crashed after all the work."""
+    import revive.runtime.infer as files
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(noise(20, 30)).save(src / "a.png")
+    real = files.write_atomic
+
+    def full_disk(path, data):
+        if path.name == "s.json":
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(files, "write_atomic", full_disk)
+    assert run("--engine", tiny_onnx["rgb"], src, "-o", out, "--summary", tmp_path / "s.json") == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in caplog.text and "1 written" in err and "Traceback" not in err
+    assert (out / "a.png").is_file()
