@@ -18,16 +18,32 @@ import onnx
 import torch
 
 from revive.runtime.card import CARD_KEY, ModelCard
+from revive.runtime.errors import UserError, parse_args, report
+from revive.runtime.files import clash
 from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
 
 from revive.export.cards import batch_range, make_card
 from revive.export.graph import ColorizeGraph, PipelineGraph, RestoreGraph
 
-__all__ = ["DEFAULT_OPSET", "export_checkpoint", "export_graph", "export_pipeline", "main", "pipeline_graph"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "check_outputs", "export_checkpoint", "export_graph", "export_pipeline", "main", "pipeline_graph"]
 
 log = logging.getLogger(__name__)
 DEFAULT_OPSET = 18
 DEFAULT_MAX_BATCH = 64
+
+
+class ExportError(UserError, ValueError):
+    """An export that cannot be done as asked (an output over an input, a bad option)."""
+
+
+def check_outputs(outputs: list[Path], sources: list[str | Path]) -> None:
+    """Refuse outputs that would replace a source checkpoint, or that name a folder."""
+    found = clash(outputs, [Path(s) for s in sources])
+    if found is not None:
+        raise ExportError(f"{found[0]}: the output would overwrite the input {found[1]}; give another -o")
+    for out in outputs:
+        if out.is_dir():
+            raise ExportError(f"{out}: the output is a folder; give a file name ending in .onnx")
 
 
 def _colorizer_in_channels(config: dict) -> int:
@@ -179,25 +195,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     if bool(args.checkpoint) == bool(args.pipeline):
-        parser.error("give one checkpoint, or --pipeline RESTORE_CKPT COLORIZE_CKPT")
+        return report("to_onnx", ExportError("give one checkpoint, or --pipeline RESTORE_CKPT COLORIZE_CKPT"))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quiet_exporter_logs()
     try:
+        if args.max_batch < 1:
+            raise ExportError(f"--max-batch {args.max_batch}: must be at least 1")
+        sources = list(args.pipeline) if args.pipeline else [args.checkpoint]
         if args.pipeline:
             restore, colorize = args.pipeline
             out = Path(args.output) if args.output else Path(colorize).with_name(
                 "pipeline" + (".fp16.onnx" if args.fp16 else ".onnx"))
+        else:
+            out = Path(args.output) if args.output else default_output(args.checkpoint, args.fp16)
+        check_outputs([out, out.with_name(out.stem + ".fp32.onnx")] if args.fp16 else [out], sources)
+        if args.pipeline:
             card = export_pipeline(restore, colorize, out, fp16=args.fp16, opset=args.opset,
                                    max_batch=args.max_batch)
         else:
-            out = Path(args.output) if args.output else default_output(args.checkpoint, args.fp16)
             card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, opset=args.opset,
                                      max_batch=args.max_batch)
-    except CheckpointError as exc:
-        print(f"to_onnx: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:
+        return report("to_onnx", exc)
     log.info("wrote %s (%s %s, %s, batch %d..%d)", out, card.task, card.architecture, card.precision,
              card.batch["min"], card.batch["max"])
     return 0

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revive.runtime.backends import BackendError
+from revive.runtime.files import clash
 from revive.runtime.card import DEFAULT_BATCH_SIZE, CardError, ModelCard, card_path_for_engine, read_onnx_card, write_card_json
 from revive.runtime.files import write_atomic
 from revive.train.checkpoint import CheckpointError
@@ -234,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
             timing_cache=args.timing_cache, force=args.force, verify=args.verify, threshold=args.threshold)
         default_name = args.source or args.pipeline[1].with_name(args.pipeline[1].stem + "_pipeline.pt")
         engine, fp32, fp16 = output_paths(args.output, default_name)
+        sources = list(pipeline) if pipeline else [args.source]
+        written = [engine, card_path_for_engine(engine)]
+        if pipeline or args.source.suffix != ".onnx":  # an ONNX source is read, never rewritten
+            written += [fp32, fp16]
+        found = clash(written, sources)
+        if found is not None:
+            raise BuildError(f"{found[0]}: the output would overwrite the input {found[1]}; give another -o")
         _, passed = export_engine(args.source, engine, fp32, fp16, options, pipeline)
     except TensorRTMissing as exc:
         print(_missing_tensorrt_message(exc), file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from revive.runtime.card import CardError, ModelCard, card_path_for_engine
+from revive.runtime.errors import UserError
 
 __all__ = [
     "MIN_VERSION",
@@ -41,7 +42,7 @@ MIN_VERSION = (10, 12)
 CACHE_FORMAT = 1  # bump when the way engines are built changes, so old cached engines are rebuilt
 
 
-class BuildError(RuntimeError):
+class BuildError(UserError, RuntimeError):
     """A user-facing build problem: reported as one line, exit status 2, no traceback."""
 
 

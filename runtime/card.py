@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 __all__ = [
     "CARD_FORMAT",
     "CARD_KEY",
@@ -41,7 +43,7 @@ DEFAULT_BATCH_SIZE = 32
 OUTPUT_ROLES = ("rgb", "restored", "mask")
 
 
-class CardError(ValueError):
+class CardError(UserError, ValueError):
     """A model card is missing, unreadable, or says something the runtime cannot honour."""
 
 

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["check_report_path", "write_atomic"]
+__all__ = ["check_report_path", "clash", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -54,6 +54,16 @@ def check_report_path(path: Path, protected: Iterable[Path], flag: str = "--summ
         raise InputError(f"{path}: {flag} cannot be written (folder {parent} is not writable)")
     if target.parent.exists() and os.path.exists(path) and not os.access(path, os.W_OK):
         raise InputError(f"{path}: {flag} cannot be written (read-only file)")
+
+
+def clash(outputs: Iterable[Path], inputs: Iterable[Path]) -> tuple[Path, Path] | None:
+    """The first (output, input) pair naming one file (after resolving links), or None."""
+    sources = {_resolved(Path(p)): Path(p) for p in inputs}
+    for out in outputs:
+        found = sources.get(_resolved(Path(out)))
+        if found is not None:
+            return Path(out), found
+    return None
 
 
 def _starts_like_json(path: Path) -> bool:

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .errors import UserError
+
 __all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "Decoded", "decode_gray", "encode", "peek_pixels", "set_max_pixels",
            "to_gray"]
 
@@ -35,7 +37,7 @@ DEFAULT_MAX_PIXELS = 150_000_000
 _RESAMPLE = Image.Resampling.BICUBIC
 
 
-class DecodeError(ValueError):
+class DecodeError(UserError, ValueError):
     """A file that cannot be used as an input: the message is the reason shown to the user."""
 
 

@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UserError
+
 __all__ = ["DEFAULT_EXTS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder", "plan_jobs",
            "remove_stale_parts", "run_files"]
 
@@ -32,7 +34,7 @@ RESTORED_TAG = ".restored"
 OUTPUT_MARK = ".revive-output"  # in an output folder: every image here was written by runtime-infer
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """An input path that does not exist or names nothing usable (a usage error)."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from revive.runtime.errors import UserError
 from revive.runtime.files import write_atomic
 
 from .models import create_model
@@ -34,7 +35,7 @@ CHECKPOINT_FORMAT = "revive-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A file is not a revive checkpoint, or one this version cannot read."""
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from revive.runtime.color import rgb_to_gray
+from revive.runtime.errors import UserError
 from revive.runtime.inputs import DEFAULT_EXTS
 
 from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
@@ -33,7 +34,7 @@ __all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "kfold_items", "
 IMAGE_EXTENSIONS = DEFAULT_EXTS  # the runtime reads every one of them
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data source is missing, empty, or laid out in a way revive does not read."""
 
 

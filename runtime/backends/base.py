@@ -22,13 +22,14 @@ from typing import ClassVar
 import numpy as np
 
 from ..card import CardError, ModelCard, read_card
+from ..errors import UserError
 
 __all__ = ["Backend", "BackendError", "Tensor", "check_model_path", "check_tensors"]
 
 Tensor = tuple[str, tuple[int | None, ...]]  # (dtype name, shape; None where dynamic)
 
 
-class BackendError(RuntimeError):
+class BackendError(UserError, RuntimeError):
     """A model could not be loaded or run: a user-facing problem, reported without a traceback."""
 
 

@@ -94,3 +94,20 @@ def test_export_script_runs_by_path(tiny_checkpoints, tmp_path):
     subprocess.run([sys.executable, str(script), str(tiny_checkpoints["rgb"]), "-o", str(out)], check=True,
                    capture_output=True)
     assert read_card(out).task == "colorize"
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_cli_never_writes_over_its_checkpoint(tiny_checkpoints, tmp_path, capsys, fp16):
+    """Finding 3 of issue 15: ``to_onnx ck.pt -o ck.pt`` exited 0 with ONNX bytes in the checkpoint."""
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(tiny_checkpoints["rgb"].read_bytes())
+    before = ckpt.read_bytes()
+    args = [str(ckpt), "-o", str(ckpt)] if not fp16 else [str(ckpt), "-o", str(tmp_path / "last.fp32"), "--fp16"]
+    if fp16:  # the FP32 twin of last.fp32 would be last.fp32.onnx: make that name the checkpoint
+        ckpt.rename(tmp_path / "last.fp32.onnx")
+        ckpt = tmp_path / "last.fp32.onnx"
+        args[0] = str(ckpt)
+    assert main(args) == 2
+    assert "overwrite the input" in capsys.readouterr().err
+    assert ckpt.read_bytes() == before
+    assert main(["--help"]) == 0 and main(["--no-such-flag"]) == 2 and main([]) == 2
