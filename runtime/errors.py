@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UserError", "describe",
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "UserError", "describe",
            "parse_args", "report"]
 
 EXIT_OK = 0
@@ -27,6 +27,10 @@ EXIT_INTERRUPTED = 130
 
 class UserError(Exception):
     """A problem the user can fix; the message (one line) names the file and the reason."""
+
+
+class UsageError(UserError, ValueError):
+    """A flag or argument out of its range, or a combination of them that cannot work."""
 
 
 def describe(exc: BaseException) -> str:

@@ -50,6 +50,9 @@ def add_loop_options(parser: argparse.ArgumentParser, default_batch: int = DEFAU
     g.add_argument("--workers", type=int, default=-1, help="data-loader worker processes (-1: auto)")
     g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs under torchrun")
     g.add_argument("--resume", default="", help="continue a run from its last.pt")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out folder that holds an earlier run, replacing its checkpoints "
+                        "(without it, such a folder is refused)")
 
 
 def loop_options(args: argparse.Namespace, family: str):
@@ -61,7 +64,8 @@ def loop_options(args: argparse.Namespace, family: str):
     return LoopOptions(out_dir=args.out or f"runs/{family}", epochs=epochs, epochs_decay=args.epochs_decay,
                        lr_schedule=args.lr_schedule, cycle_epochs=args.cycle_epochs, batch_size=args.batch_size,
                        max_steps=args.max_steps, seed=args.seed, amp=args.amp, channels_last=args.channels_last,
-                       compile=args.compile, workers=args.workers, sync_bn=args.sync_bn, resume=args.resume)
+                       compile=args.compile, workers=args.workers, sync_bn=args.sync_bn, resume=args.resume,
+                       overwrite=args.overwrite)
 
 
 def run_pix2pix(args: argparse.Namespace) -> int:
@@ -70,13 +74,14 @@ def run_pix2pix(args: argparse.Namespace) -> int:
     from .data import discover, split_items
     from .datasets import ColorizeDataset
     from .distributed import setup_world, teardown_world
-    from .loop import fit
+    from .loop import check_run_folder, fit
     from .pix2pix_task import Pix2PixOptions, Pix2PixTask
 
+    opts = loop_options(args, "pix2pix")
+    check_run_folder(opts.out_dir, opts.resume, opts.overwrite)
     world = setup_world(args.device)
     try:
         train_items, val_items = split_items(discover(args.data), args.val_fraction, args.seed)
-        opts = loop_options(args, "pix2pix")
         torch.manual_seed(args.seed)  # the same initial weights for the same seed
         task = Pix2PixTask(Pix2PixOptions(color_space=args.mode, image_size=args.image_size, ngf=args.ngf,
                                           ndf=args.ndf, lambda_l1=args.lambda_l1, lr=args.lr))
@@ -159,6 +164,7 @@ def run_two_stage_family(args: argparse.Namespace) -> int:
     from .colorize_task import ColorizeOptions
     from .data import discover
     from .distributed import setup_world, teardown_world
+    from .loop import check_run_folder
     from .restore_task import RestoreOptions
     from .two_stage import Split, finite, run
 
@@ -175,9 +181,10 @@ def run_two_stage_family(args: argparse.Namespace) -> int:
                                 colorize_input=args.colorize_input)
     if stage == "colorize" and args.colorize_input == "restored" and not args.restorer:
         raise ValueError("--colorize-input restored needs --restorer CKPT (or use revive-train two-stage)")
+    opts = loop_options(args, stage.replace("-", "_"))
+    check_run_folder(opts.out_dir, opts.resume, opts.overwrite)
     world = setup_world(args.device)
     try:
-        opts = loop_options(args, stage.replace("-", "_"))
         split = Split(val_fraction=args.val_fraction, folds=args.folds, fold=args.fold, cv=args.cv, seed=args.seed)
         result = run(stage, discover(args.data), split, replace(opts), world, ropts, copts,
                      getattr(args, "restorer", None))

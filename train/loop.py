@@ -31,7 +31,7 @@ from .datasets import EpochSampler
 from .distributed import World, reduce_sums
 from .history import write_history
 
-__all__ = ["LoopOptions", "Precision", "TrainTask", "fit", "unwrap"]
+__all__ = ["LoopOptions", "Precision", "TrainTask", "check_run_folder", "fit", "unwrap"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class LoopOptions:
     workers: int = -1  # -1 = min(4, CPUs) on CUDA, min(2, CPUs) on CPU
     sync_bn: bool = False
     resume: str = ""
+    overwrite: bool = False  # a fresh run may replace the checkpoints of an earlier run in out_dir
     val_batch_size: int = 0  # 0 = batch_size
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,12 +240,28 @@ def _resume(path: str, task: TrainTask, schedulers: dict, precision: Precision) 
     return state["epoch"], state["step"], list(state["history"]), float(state["best"])
 
 
+def check_run_folder(out_dir: str | Path, resume: str = "", overwrite: bool = False) -> None:
+    """Refuse to start a fresh run in a folder that holds another run's checkpoints.
+
+    The default run folder (``runs/<family>``) is the same for every run of a family, so a
+    second run would silently replace the first one's ``best.pt`` and ``last.pt``.
+    """
+    if resume or overwrite:
+        return
+    folder = Path(out_dir)
+    found = sorted(folder.rglob("*.pt")) if folder.is_dir() else []
+    if found:
+        raise CheckpointError(f"{folder}: already holds a run ({found[0]}); continue it with --resume "
+                              f"{folder / 'last.pt'}, replace it with --overwrite, or give a new --out folder")
+
+
 def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: LoopOptions,
         world: World) -> dict[str, Any]:
     """Train until ``opts.epochs`` (or ``opts.max_steps``); returns the last history row."""
     from tqdm import tqdm
 
     out_dir = Path(opts.out_dir)
+    check_run_folder(out_dir, opts.resume, opts.overwrite)
     if world.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed + world.rank)
