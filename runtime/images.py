@@ -21,16 +21,19 @@ Animated images (GIF, APNG, WebP) contribute their first frame.
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import UserError
+from .errors import UserError, describe
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "Decoded", "decode_gray", "encode", "peek_pixels", "set_max_pixels",
-           "to_gray"]
+__all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "Decoded", "decode_gray", "encode", "peek_pixels",
+           "set_max_pixels", "to_gray"]
 
 # Pillow's own default guard is ~89 Mpx; a 100 Mpx scan is still a photo, more is suspicious.
 DEFAULT_MAX_PIXELS = 150_000_000
@@ -64,7 +67,7 @@ def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool
     """
     in_memory = isinstance(path, (bytes, bytearray, memoryview))
     try:
-        with Image.open(io.BytesIO(path) if in_memory else path) as im:
+        with (io.BytesIO(path) if in_memory else _open_regular(path)) as handle, Image.open(handle) as im:
             w, h = im.size
             if max_pixels and w * h > max_pixels:
                 raise DecodeError(f"{w}x{h} = {w * h} pixels is over --max-pixels {max_pixels} "
@@ -75,8 +78,10 @@ def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool
             gray = to_gray(ImageOps.exif_transpose(im))
     except DecodeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError(f"decompression bomb guard: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses before the size check above can run (over twice its limit, which is --max-pixels).
+        raise DecodeError(f"over --max-pixels {max_pixels or Image.MAX_IMAGE_PIXELS} (possible decompression "
+                          "bomb; raise --max-pixels, or 0 for no limit)") from None
     except Image.UnidentifiedImageError:
         size = len(path) if in_memory else path.stat().st_size if path.exists() else 0
         raise DecodeError("empty file" if size == 0 else "not an image Pillow can read") from None
@@ -84,8 +89,8 @@ def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool
         raise DecodeError("file disappeared") from None
     except PermissionError:
         raise DecodeError("permission denied") from None
-    except Exception as exc:  # corrupt files make decoders raise OSError, SyntaxError, EOFError, ...
-        raise DecodeError(f"cannot decode: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # corrupt files make decoders raise OSError, SyntaxError, EOFError, MemoryError...
+        raise DecodeError(f"cannot decode: {describe(exc)}") from None
     if gray.width == 0 or gray.height == 0:
         raise DecodeError(f"image has no pixels ({gray.width}x{gray.height})")
     small = None if image_size is None else np.asarray(gray.resize((image_size, image_size), _RESAMPLE,
@@ -96,10 +101,24 @@ def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool
 def peek_pixels(path: Path) -> int:
     """Width x height from the file's header without decoding it; 0 when the header cannot be read."""
     try:
-        with Image.open(path) as im:
+        with _open_regular(path) as handle, Image.open(handle) as im:
             return im.width * im.height
     except Exception:  # noqa: BLE001 - decode_gray reports the reason; this is only a size estimate
         return 0
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading without ever blocking: a FIFO or a device is refused, not read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once instead of waiting
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DecodeError("not a regular file (a FIFO, device or socket)"
+                              if not stat.S_ISDIR(mode) else "a folder, not a file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def to_gray(im: Image.Image) -> Image.Image:

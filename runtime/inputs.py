@@ -5,6 +5,9 @@
   folders skipped, symlinked folders not followed.
 - A file ``A/B/x.tif`` found under input folder ``A`` is written to ``OUT/B/x.png``;
   a file given by name goes to ``OUT/x.png``.
+- Only regular files are read (after following links): a FIFO, a device, a socket, a
+  broken link or a symlink loop is reported as a failed input with its reason, and the
+  rest of the run goes on; reading never blocks.
 - An output that resolves to an input, or that two inputs would share
   (``x.jpg`` and ``x.png`` in one folder), is refused for that file with a reason.
 - An output folder inside an input folder is never searched, so a rerun does not
@@ -13,19 +16,22 @@
   and an existing folder inside an input folder that holds files but no mark is
   refused (its photos would otherwise be skipped as done, or replaced with
   ``--overwrite``). The output folder can never be an input folder itself.
+- An output counts as done (skipped without ``--overwrite``) when it is a non-empty file.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
 
-__all__ = ["DEFAULT_EXTS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder", "plan_jobs",
-           "remove_stale_parts", "run_files"]
+__all__ = ["DEFAULT_EXTS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder",
+           "not_a_regular_file", "plan_jobs", "remove_stale_parts", "run_files"]
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +70,15 @@ def find_inputs(paths: list[Path], exts: tuple[str, ...], exclude: Path | None =
     for root in paths:
         if excluded is not None and root.is_dir():
             _check_output_folder(exclude, excluded, root)
-        if root.is_file():
-            found.append((root, Path(root.name)))
-        elif root.is_dir():
+        if root.is_dir():
             for folder, dirs, files in os.walk(root):
                 here = Path(folder)
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _resolved(here / d) != excluded)
                 for name in sorted(files):
                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
                         found.append((here / name, (here / name).relative_to(root)))
-        elif root.exists():
-            raise InputError(f"{root}: neither a file nor a folder")
+        elif os.path.lexists(root):  # a file, or something plan_jobs reports and skips (FIFO, link loop)
+            found.append((root, Path(root.name)))
         else:
             raise InputError(f"{root}: no such file or folder")
     return found
@@ -115,7 +119,7 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
               overwrite: bool = False) -> list[Job]:
     """One job per input; refused ones come back failed, done ones skipped (unless ``overwrite``)."""
     suffix = "." + fmt
-    inputs = {src.resolve() for src, _ in found}
+    inputs = {_resolved(src) for src, _ in found}
     owners: dict[Path, Path] = {}
     jobs = []
     for src, rel in found:
@@ -123,20 +127,55 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
         restored = out.with_name(rel.stem + RESTORED_TAG + suffix) if save_restored else None
         job = Job(src, out, restored)
         jobs.append(job)
+        unusable = not_a_regular_file(src)
+        if unusable:
+            job.fail(unusable)
+            continue
         targets = [p for p in (out, restored) if p is not None]
-        clash = next((p for p in targets if p.resolve() in inputs), None)
+        clash = next((p for p in targets if _resolved(p) in inputs), None)
         if clash is not None:
             job.fail(f"output {clash} would overwrite an input; choose another -o folder")
             continue
-        owner = next((owners[p.resolve()] for p in targets if p.resolve() in owners), None)
+        owner = next((owners[_resolved(p)] for p in targets if _resolved(p) in owners), None)
         if owner is not None:
             job.fail(f"output {out} is also the output of {owner}; rename one of them")
             continue
         for p in targets:
-            owners[p.resolve()] = src
-        if not overwrite and all(p.is_file() for p in targets):
+            owners[_resolved(p)] = src
+        if not overwrite and all(_is_done(p) for p in targets):
             job.status = "skipped"
     return jobs
+
+
+def not_a_regular_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a picture without risk ('' when it can).
+
+    Opening a FIFO blocks until a writer comes, a device never ends: only regular files
+    (after following links) are read.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if os.path.islink(path):
+            return "broken symlink"
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a folder"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
+    return f"not a regular file: {kind}"
+
+
+def _is_done(path: Path) -> bool:
+    """An output already written: a non-empty regular file (a 0-byte file is not a picture)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size > 0
 
 
 def run_files(jobs: list[Job], out_root: Path) -> list[Path]:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .backends.base import Backend
+from .errors import describe
 from .files import write_atomic
 from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, encode, peek_pixels
 from .inputs import Job
@@ -323,7 +324,7 @@ class Pipeline:
                 job.fail(f"cannot write: {exc}")
                 log.warning("%s: %s", job.output, job.reason)
             except Exception as exc:  # one file's bad luck must not stop the run; the reason says what
-                job.fail(f"{type(exc).__name__}: {exc}")
+                job.fail(describe(exc))
                 log.warning("%s: %s", job.source, job.reason, exc_info=log.isEnabledFor(logging.DEBUG))
             finally:
                 item.work = None

@@ -282,3 +282,47 @@ def test_a_summary_that_fails_at_the_end_keeps_the_result(tmp_path, tiny_onnx, c
     err = capsys.readouterr().err
     assert "No space left on device" in caplog.text and "1 written" in err and "Traceback" not in err
     assert (out / "a.png").is_file()
+
+
+def test_fifos_devices_and_symlink_loops_are_reported_and_skipped(tmp_path, tiny_onnx):
+    """Findings 5, 6 and 13 of issue 15: a FIFO hung the run for ever, a symlink loop ended it in a
+    traceback, a link to /dev/zero was called an empty file, a 0-byte output counted as done."""
+    import os
+    import subprocess
+    import sys
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(noise(20, 30, seed=i)).save(src / f"good{i}.png")
+    os.mkfifo(src / "y.png")
+    (src / "loop1.png").symlink_to(src / "loop2.png")
+    (src / "loop2.png").symlink_to(src / "loop1.png")
+    (src / "zero.png").symlink_to("/dev/zero")
+    (src / "dangling.png").symlink_to(src / "gone.png")
+    out.mkdir()
+    (out / ".revive-output").write_text("")
+    (out / "good0.png").write_bytes(b"")  # a 0-byte file left behind is not a finished output
+    summary = tmp_path / "s.json"
+    cmd = [sys.executable, "-m", "revive.runtime.cli", "--engine", str(tiny_onnx["rgb"]), str(src),
+           str(src / "y.png"), "-o", str(out), "--summary", str(summary), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    files = {Path(f["input"]).name: f for f in json.loads(summary.read_text())["files"]}
+    for i in range(3):
+        assert files[f"good{i}.png"]["status"] == "written" and (out / f"good{i}.png").stat().st_size > 0
+    assert "FIFO" in files["y.png"]["reason"]
+    assert files["loop1.png"]["reason"] == "symlink loop" == files["loop2.png"]["reason"]
+    assert "character device" in files["zero.png"]["reason"]
+    assert files["dangling.png"]["reason"] == "broken symlink"
+
+
+def test_the_decoder_never_blocks_on_a_fifo(tmp_path):
+    import os
+
+    from revive.runtime.images import DecodeError, decode_gray
+
+    os.mkfifo(tmp_path / "p.png")
+    with pytest.raises(DecodeError, match="not a regular file"):
+        decode_gray(tmp_path / "p.png", SIZE)
