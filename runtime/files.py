@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["check_report_path", "clash", "write_atomic"]
+__all__ = ["check_report_path", "clash", "not_a_regular_file", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -99,6 +100,28 @@ def clash(outputs: Iterable[Path], inputs: Iterable[Path]) -> tuple[Path, Path] 
         if found is not None:
             return Path(out), found
     return None
+
+
+def not_a_regular_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a picture without risk ('' when it can).
+
+    Opening a FIFO blocks until a writer comes, a device never ends: only regular files
+    (after following links) are read.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if os.path.islink(path):
+            return "broken symlink"
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a folder"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
+    return f"not a regular file: {kind}"
 
 
 def _starts_like_json(path: Path) -> bool:

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
@@ -29,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
+from .files import not_a_regular_file
 
 __all__ = ["DEFAULT_EXTS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder",
-           "not_a_regular_file", "plan_jobs", "remove_stale_parts", "run_files"]
+           "plan_jobs", "remove_stale_parts", "run_files"]
 
 log = logging.getLogger(__name__)
 
@@ -145,28 +145,6 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
         if not overwrite and all(_is_done(p) for p in targets):
             job.status = "skipped"
     return jobs
-
-
-def not_a_regular_file(path: Path) -> str:
-    """Why ``path`` cannot be read as a picture without risk ('' when it can).
-
-    Opening a FIFO blocks until a writer comes, a device never ends: only regular files
-    (after following links) are read.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "symlink loop"
-        if os.path.islink(path):
-            return "broken symlink"
-        return f"cannot read: {exc.strerror or exc}"
-    if stat.S_ISREG(mode):
-        return ""
-    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
-             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a folder"}
-    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
-    return f"not a regular file: {kind}"
 
 
 def _is_done(path: Path) -> bool:
