@@ -15,7 +15,9 @@ run would have drawn.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +25,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from revive.runtime.color import rgb_to_gray
-from revive.runtime.errors import UserError
+from revive.runtime.errors import UserError, describe
 from revive.runtime.inputs import DEFAULT_EXTS
 
 from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
 
-__all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "kfold_items", "load_item", "split_items",
-           "square_crop"]
+__all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "kfold_items", "load_item", "readable_images",
+           "split_items", "square_crop"]
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = DEFAULT_EXTS  # the runtime reads every one of them
 
@@ -65,11 +69,53 @@ def discover(data: str | Path) -> list[Item]:
         raise DataError(f"{root}: no such folder (use 'sample' for the built-in set)")
     if (root / "color").is_dir() and (root / "gray").is_dir():
         return _discover_paired(root)
-    items = [Item(key=str(p.relative_to(root)), group=str(p.relative_to(root)), color=str(p))
-             for p in _images_under(root)]
-    if not items:
+    found = _images_under(root)
+    if not found:
         raise DataError(f"{root}: no images with extensions {', '.join(IMAGE_EXTENSIONS)}")
-    return items
+    usable = readable_images(found, root)
+    return [Item(key=str(p.relative_to(root)), group=str(p.relative_to(root)), color=str(p)) for p in usable]
+
+
+def readable_images(paths: list[Path], source: Path) -> list[Path]:
+    """The paths Pillow can decode whole; each other one is logged by name and reason, then a count.
+
+    A truncated or foreign file would otherwise end a training run at the first batch that
+    draws it. Decoding is checked up front (JPEGs in draft mode, at 1/8 scale) on a few
+    threads; only when nothing usable is left is it an error.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        reasons = list(pool.map(_unreadable, paths))
+    bad = [(p, r) for p, r in zip(paths, reasons) if r]
+    for path, reason in bad:
+        log.warning("%s: %s; left out", path, reason)
+    if len(bad) == len(paths):
+        raise DataError(f"{source}: none of its {len(paths)} image files can be read (first: {bad[0][0]}: "
+                        f"{bad[0][1]})")
+    if bad:
+        log.warning("%s: %d of %d image files left out (unreadable, listed above)", source, len(bad), len(paths))
+    return [p for p, r in zip(paths, reasons) if not r]
+
+
+def _unreadable(path: Path) -> str:
+    """Why ``path`` cannot be used as a training image ('' if it can)."""
+    from revive.runtime.files import not_a_regular_file
+
+    problem = not_a_regular_file(path)
+    if problem:
+        return problem
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+            if image.width < 1 or image.height < 1:
+                return "image has no pixels"
+    except Image.UnidentifiedImageError:
+        return "empty file" if path.stat().st_size == 0 else "not an image Pillow can read"
+    except Exception as exc:  # corrupt files make decoders raise OSError, SyntaxError, EOFError, ...
+        return f"cannot decode: {describe(exc)}"
+    return ""
 
 
 def _images_under(root: Path) -> list[Path]:
@@ -78,8 +124,11 @@ def _images_under(root: Path) -> list[Path]:
 
 def _discover_paired(root: Path) -> list[Item]:
     grays = {p.relative_to(root / "gray").with_suffix(""): p for p in _images_under(root / "gray")}
+    colors = _images_under(root / "color")
+    usable = set(readable_images([*colors, *grays.values()], root)) if colors or grays else set()
+    grays = {rel: p for rel, p in grays.items() if p in usable}
     items, unmatched = [], 0
-    for color in _images_under(root / "color"):
+    for color in (c for c in colors if c in usable):
         rel = color.relative_to(root / "color").with_suffix("")
         gray = grays.get(rel)
         if gray is None:
@@ -89,9 +138,7 @@ def _discover_paired(root: Path) -> list[Item]:
     if not items:
         raise DataError(f"{root}: no colour image in color/ has a gray/ twin with the same name")
     if unmatched:
-        import logging
-
-        logging.getLogger(__name__).warning("%s: %d colour images have no gray twin and are skipped",
+        log.warning("%s: %d colour images have no gray twin and are skipped",
                                             root, unmatched)
     return items
 

@@ -39,3 +39,56 @@ def test_overwrite_starts_afresh(tmp_path):
     (run / "last.pt").write_bytes(b"old")
     assert cli.main(["pix2pix", *TINY, "--out", str(run), "--overwrite"]) == 0
     assert (run / "last.pt").read_bytes() != b"old"
+
+
+def test_unreadable_training_images_are_left_out_by_name(tmp_path, caplog):
+    """Finding 7: one truncated PNG among good ones ended training in a traceback."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from revive.train.data import DataError, discover
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(data / f"ok{i}.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).convert("CMYK").save(data / "cmyk.jpg")
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    (data / "truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    (data / "truncated.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (data / "text.png").write_text("not a picture")
+    (data / "empty.jpg").write_bytes(b"")
+    with caplog.at_level("WARNING"):
+        items = discover(data)
+    assert sorted(it.key for it in items) == sorted([f"ok{i}.png" for i in range(6)] + ["cmyk.jpg"])
+    for name in ("truncated.png", "truncated.jpg", "text.png", "empty.jpg"):
+        assert name in caplog.text
+    assert "4 of 11" in caplog.text
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.png").write_text("no")
+    (junk / "b.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="none of its 2"):
+        discover(junk)
+
+
+def test_training_on_a_folder_with_a_bad_file_runs(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(data / f"ok{i}.png")
+    (data / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    args = ["pix2pix", "--data", str(data), "--image-size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
+            "--max-steps", "1", "--workers", "0", "--out", str(tmp_path / "run")]
+    assert cli.main(args) == 0
+    assert (tmp_path / "run" / "last.pt").is_file()
