@@ -58,7 +58,12 @@ def _load(path: str | Path, task: str | None = None) -> tuple[torch.nn.Module, d
     if task is not None and config.get("task", "colorize") != task:
         raise CheckpointError(f"{path}: a {config.get('task', 'colorize')!r} checkpoint where a {task!r} "
                               "checkpoint is needed")
-    return build_model(config, payload["model"]).eval(), config
+    if config.get("color_space") not in ("rgb", "lab"):
+        raise CheckpointError(f"{path}: config color_space {config.get('color_space')!r} is not rgb or lab")
+    size = config.get("image_size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 8192:
+        raise CheckpointError(f"{path}: config image_size {size!r} is not a whole number within 8..8192")
+    return build_model(config, payload["model"], path).eval(), config
 
 
 def graph_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from revive.runtime.card import DEFAULT_BATCH_SIZE
 from revive.runtime.system import cpu_count
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .datasets import EpochSampler
 from .distributed import World, reduce_sums
 from .history import write_history
@@ -227,9 +227,17 @@ def _resume(path: str, task: TrainTask, schedulers: dict, precision: Precision) 
     want, have = task.config().get("architecture"), payload["config"].get("architecture")
     if want != have:
         raise CheckpointError(f"{path}: a {have} checkpoint cannot resume a {want} run")
-    unwrap(task.nets[task.primary]).load_state_dict(payload["model"])
+    wanted, had = task.config().get("model_kwargs", {}), payload["config"].get("model_kwargs", {})
+    if wanted != had:
+        fields = sorted(k for k in {*wanted, *had} if wanted.get(k) != had.get(k))
+        raise CheckpointError(f"{path}: the checkpoint's model_kwargs differ from this run's in "
+                              f"{', '.join(f'{k} ({had.get(k)!r} there, {wanted.get(k)!r} here)' for k in fields)}; "
+                              "resume with the flags the run was started with")
+    load_weights(unwrap(task.nets[task.primary]), payload["model"], path, f"{want} {wanted}")
     for name, sd in state["nets"].items():
-        unwrap(task.nets[name]).load_state_dict(sd)
+        if name not in task.nets:
+            raise CheckpointError(f"{path}: holds a {name!r} network this run does not train")
+        load_weights(unwrap(task.nets[name]), sd, path, f"network {name!r}")
     for name, sd in state["optimizers"].items():
         task.optimizers[name].load_state_dict(sd)
     for name, sd in state["schedulers"].items():

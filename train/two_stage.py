@@ -64,7 +64,7 @@ def load_restorer(path: str | Path, image_size: int | None = None) -> tuple[torc
     if image_size is not None and int(config["image_size"]) != image_size:
         raise CheckpointError(f"{path}: restorer trained at {config['image_size']} px, colorizer asked for "
                               f"{image_size} px; use the same --image-size")
-    net = build_model(config, payload["model"]).eval()
+    net = build_model(config, payload["model"], path).eval()
     return net, {"checkpoint": str(path), "sha256": file_sha256(path), "architecture": config["architecture"]}
 
 

@@ -111,3 +111,42 @@ def test_cli_never_writes_over_its_checkpoint(tiny_checkpoints, tmp_path, capsys
     assert "overwrite the input" in capsys.readouterr().err
     assert ckpt.read_bytes() == before
     assert main(["--help"]) == 0 and main(["--no-such-flag"]) == 2 and main([]) == 2
+
+
+@pytest.mark.parametrize("change", ["ngf", "no_architecture", "unknown_architecture", "unknown_kwarg",
+                                    "no_weights", "kwargs_string", "no_color_space", "size_string", "empty_file"])
+def test_a_checkpoint_whose_config_disagrees_is_one_line(change, tiny_checkpoints, tmp_path, capsys):
+    """Finding 10 of issue 15: RuntimeError/KeyError/TypeError tracebacks; now exit 2 naming the field."""
+    import torch
+
+    payload = torch.load(tiny_checkpoints["rgb"], weights_only=True)
+    config = payload["config"]
+    expect = {"ngf": "shape", "no_architecture": "architecture", "unknown_architecture": "architecture",
+              "unknown_kwarg": "model_kwargs", "no_weights": "weights", "kwargs_string": "model_kwargs",
+              "no_color_space": "color_space", "size_string": "image_size", "empty_file": "empty"}[change]
+    if change == "ngf":
+        config["model_kwargs"]["ngf"] = 16
+    elif change == "no_architecture":
+        del config["architecture"]
+    elif change == "unknown_architecture":
+        config["architecture"] = "resnet9000"
+    elif change == "unknown_kwarg":
+        config["model_kwargs"]["wings"] = 2
+    elif change == "no_weights":
+        del payload["model"]
+    elif change == "kwargs_string":
+        config["model_kwargs"] = "ngf=8"
+    elif change == "no_color_space":
+        del config["color_space"]
+    elif change == "size_string":
+        config["image_size"] = "32"
+    ckpt = tmp_path / "odd.pt"
+    if change == "empty_file":
+        ckpt.write_bytes(b"")
+    else:
+        torch.save(payload, ckpt)
+    assert main([str(ckpt), "-o", str(tmp_path / "odd.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert str(ckpt) in err and expect in err, err
+    assert not (tmp_path / "odd.onnx").exists()

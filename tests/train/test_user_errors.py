@@ -92,3 +92,15 @@ def test_training_on_a_folder_with_a_bad_file_runs(tmp_path):
             "--max-steps", "1", "--workers", "0", "--out", str(tmp_path / "run")]
     assert cli.main(args) == 0
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_resume_with_other_model_flags_names_the_field(tmp_path, capsys):
+    """Finding 10: --resume of a checkpoint whose config does not match the run ended in a RuntimeError."""
+    run = tmp_path / "run"
+    assert cli.main(["pix2pix", *TINY, "--out", str(run)]) == 0
+    capsys.readouterr()
+    other = [a if a != "8" else "16" for a in TINY]  # --ngf 16 --ndf 16
+    assert cli.main(["pix2pix", *other, "--out", str(run), "--resume", str(run / "last.pt"),
+                     "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "ngf" in err and "Traceback" not in err
