@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from revive.runtime.card import DEFAULT_BATCH_SIZE
+from revive.runtime.errors import UserError, parse_args, report
 
 __all__ = ["build_parser", "entry", "main"]
 
@@ -164,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     if not args.verbose:  # the ONNX exporter's optimiser chatter
         for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch._dynamo", "torch._inductor"):
@@ -181,9 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             workdir = args.workdir or Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
             return getattr(commands, args.command)(args, commands.models_from_args(args, workdir), command)
-    except commands.USER_ERRORS as exc:
-        print(f"revive-bench {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:
+        return report(f"revive-bench {args.command}", exc)
 
 
 def entry() -> None:

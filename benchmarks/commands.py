@@ -7,9 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from revive.runtime.backends import BackendError
-from revive.runtime.card import CardError
-from revive.train.checkpoint import CheckpointError
+from revive.runtime.errors import UserError
 
 from . import report
 from .backends import Models, parse_names
@@ -20,11 +18,8 @@ __all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "s
 log = logging.getLogger(__name__)
 
 
-class UserError(Exception):
-    """Bad arguments or files: one line on stderr, exit 2."""
-
-
-USER_ERRORS = (UserError, BackendError, CardError, CheckpointError)
+# Bad arguments or files (any layer's user error): one line on stderr, exit 2.
+USER_ERRORS = (UserError,)
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -25,11 +25,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from revive.runtime.backends import BackendError
-from revive.runtime.files import clash
-from revive.runtime.card import DEFAULT_BATCH_SIZE, CardError, ModelCard, card_path_for_engine, read_onnx_card, write_card_json
-from revive.runtime.files import write_atomic
-from revive.train.checkpoint import CheckpointError
+from revive.runtime.card import DEFAULT_BATCH_SIZE, ModelCard, card_path_for_engine, read_onnx_card, write_card_json
+from revive.runtime.errors import UserError, parse_args, report
+from revive.runtime.files import clash, write_atomic
 from revive.export.trt_build import BuildError, Profile, TensorRTMissing, built_precision, cache_key, \
     cached_engine_matches, engine_card, output_paths, parse_workspace, validate_opt_level, validate_profile
 from revive.export.trt_verify import DEFAULT_THRESHOLD_DB
@@ -221,11 +219,12 @@ def _missing_tensorrt_message(exc: TensorRTMissing) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if (args.source is None) == (args.pipeline is None):
-        parser.error("give one CKPT or ONNX file, or --pipeline RESTORE_CKPT COLORIZE_CKPT")
+        return report("to_trt", BuildError("give one CKPT or ONNX file, or --pipeline RESTORE_CKPT COLORIZE_CKPT"))
     pipeline = tuple(args.pipeline) if args.pipeline else None
     try:
         options = BuildOptions(
@@ -246,9 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     except TensorRTMissing as exc:
         print(_missing_tensorrt_message(exc), file=sys.stderr)
         return 2
-    except (BuildError, CardError, CheckpointError, BackendError) as exc:
-        print(f"to_trt: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:
+        return report("to_trt", exc)
     if not passed:
         print(f"to_trt: verification failed: the engine is below {options.threshold:g} dB PSNR against a "
               "reference (table above)", file=sys.stderr)

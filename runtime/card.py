@@ -155,8 +155,8 @@ def _problems(card: ModelCard) -> list[str]:
         problems.append(f"precision {card.precision!r} is not one of {', '.join(PRECISIONS)}")
     if card.layout != "NCHW":
         problems.append(f"layout {card.layout!r} (only NCHW is supported)")
-    if not _is_int(card.opset) or not 1 <= card.opset <= 100:
-        problems.append(f"opset {card.opset!r} is not a whole number within 1..100")
+    if not _is_int(card.opset) or not 0 <= card.opset <= 100:  # 0: not an ONNX graph (eager PyTorch)
+        problems.append(f"opset {card.opset!r} is not a whole number within 0..100")
     size_ok = _is_int(card.image_size) and 8 <= card.image_size <= MAX_IMAGE_SIZE
     if not size_ok:
         problems.append(f"image_size {card.image_size!r} is not a whole number within 8..{MAX_IMAGE_SIZE}")

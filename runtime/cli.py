@@ -75,27 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
+    from .errors import UserError, parse_args, report
+
+    args = parse_args(build_parser(), argv)  # 2 on a usage error, 0 on --help
+    if isinstance(args, int):
+        return args
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(message)s" if args.verbose else "%(message)s")
-    from .backends import BackendError
-    from .card import CardError
-    from .inputs import InputError
-
     try:
         options = _options(args)
-    except ValueError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a flag's value out of range: the flag parsers' own one-line refusals
+        return report(PROG, exc)
     try:
         return _run(args, options)
-    except (BackendError, CardError, InputError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:  # bad paths, cards, models: one line; real bugs keep their tracebacks
+        return report(PROG, exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished outputs are complete, rerun to resume", file=sys.stderr)
         return 130

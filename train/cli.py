@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from revive.runtime.card import DEFAULT_BATCH_SIZE
-
-from .checkpoint import CheckpointError
-from .data import DataError
+from revive.runtime.errors import UsageError, UserError, parse_args, report
 
 __all__ = ["build_parser", "entry", "main"]
 
@@ -180,7 +179,7 @@ def run_two_stage_family(args: argparse.Namespace) -> int:
         copts = ColorizeOptions(**common, color_space=args.mode, gan_weight=args.gan_color,
                                 colorize_input=args.colorize_input)
     if stage == "colorize" and args.colorize_input == "restored" and not args.restorer:
-        raise ValueError("--colorize-input restored needs --restorer CKPT (or use revive-train two-stage)")
+        raise UsageError("--colorize-input restored needs --restorer CKPT (or use revive-train two-stage)")
     opts = loop_options(args, stage.replace("-", "_"))
     check_run_folder(opts.out_dir, opts.resume, opts.overwrite)
     world = setup_world(args.device)
@@ -221,14 +220,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_WORKERS = 64
+MAX_IMAGE_SIZE = 8192
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Ranges argparse's types cannot say; a UsageError names the flag."""
+    total = args.epochs if args.epochs is not None else (
+        (args.epochs_constant + args.epochs_decay) if args.epochs_constant is not None else 10)
+    checks = [
+        (total >= 1, f"--epochs {total}: train for at least 1 epoch"),
+        (args.epochs_constant is None or args.epochs_constant >= 0, "--epochs-constant must be 0 or more"),
+        (args.epochs_decay >= 0, "--epochs-decay must be 0 or more"),
+        (args.cycle_epochs >= 1, "--cycle-epochs must be at least 1"),
+        (args.batch_size >= 1, "--batch-size must be at least 1"),
+        (args.max_steps >= 0, "--max-steps must be 0 (no limit) or more"),
+        (0 <= args.val_fraction < 1, f"--val-fraction {args.val_fraction}: must be within [0, 1)"),
+        (-1 <= args.workers <= MAX_WORKERS, f"--workers {args.workers}: -1 (auto) or 0..{MAX_WORKERS}"),
+        (32 <= args.image_size <= MAX_IMAGE_SIZE, f"--image-size {args.image_size}: must be within "
+                                                  f"32..{MAX_IMAGE_SIZE}"),
+        (math.isfinite(args.lr) and args.lr > 0, f"--lr {args.lr}: must be a positive number"),
+        (1 <= args.ndf <= 1024, f"--ndf {args.ndf}: must be within 1..1024"),
+    ]
+    if args.family == "pix2pix":
+        checks += [(1 <= args.ngf <= 1024, f"--ngf {args.ngf}: must be within 1..1024"),
+                   (math.isfinite(args.lambda_l1) and args.lambda_l1 >= 0, "--lambda-l1 must be 0 or more")]
+    else:
+        checks += [(args.folds >= 0, "--folds must be 0 (off) or at least 2"), (args.fold >= 0, "--fold must be 0 or more")]
+        weights = [getattr(args, name) for name in ("hole_weight", "mask_weight", "gan_restore", "gan_color")
+                   if hasattr(args, name)]
+        checks.append((all(math.isfinite(w) and w >= 0 for w in weights), "loss weights must be 0 or more"))
+    problem = next((text for ok, text in checks if not ok), None)
+    if problem:
+        raise UsageError(problem)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
+        check_args(args)
         return args.run(args)
-    except (DataError, CheckpointError, ValueError) as exc:
-        print(f"revive-train: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:  # real bugs keep their tracebacks
+        return report("revive-train", exc)
+    except KeyboardInterrupt:
+        print("revive-train: interrupted; the last finished epoch is in last.pt (continue with --resume)",
+              file=sys.stderr)
+        return 130
 
 
 def entry() -> None:

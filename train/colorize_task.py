@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from revive.runtime.errors import UsageError
 from revive.runtime import metrics
 from revive.runtime.color import L_SCALE
 
@@ -63,9 +64,9 @@ class ColorizeTask(TrainTask):
     def __init__(self, opts: ColorizeOptions, restorer: nn.Module | None = None) -> None:
         check_image_size(opts.image_size)
         if opts.colorize_input not in ("clean", "restored"):
-            raise ValueError(f"--colorize-input {opts.colorize_input!r}: choose clean or restored")
+            raise UsageError(f"--colorize-input {opts.colorize_input!r}: choose clean or restored")
         if opts.colorize_input == "restored" and restorer is None:
-            raise ValueError("--colorize-input restored needs a restorer checkpoint (--restorer CKPT)")
+            raise UsageError("--colorize-input restored needs a restorer checkpoint (--restorer CKPT)")
         self.opts = opts
         out_ch = CHANNELS[opts.color_space][1]
         self.model_kwargs = {"out_channels": out_ch, "encoder": opts.encoder,

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from revive.runtime.color import rgb_to_gray
-from revive.runtime.errors import UserError, describe
+from revive.runtime.errors import UsageError, UserError, describe
 from revive.runtime.inputs import DEFAULT_EXTS
 
 from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
@@ -146,7 +146,7 @@ def _discover_paired(root: Path) -> list[Item]:
 def split_items(items: list[Item], val_fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
     """Deterministic train/validation split by group (a group never straddles the split)."""
     if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise UsageError(f"val_fraction must be in [0, 1), got {val_fraction}")
     groups = sorted({it.group for it in items})
     if val_fraction == 0 or len(groups) < 2:
         return list(items), []
@@ -165,9 +165,9 @@ def kfold_items(items: list[Item], folds: int, fold: int, seed: int) -> tuple[li
     """
     groups = sorted({it.group for it in items})
     if not 2 <= folds <= len(groups):
-        raise ValueError(f"--folds {folds}: need 2 <= folds <= number of groups ({len(groups)})")
+        raise UsageError(f"--folds {folds}: need 2 <= folds <= number of groups ({len(groups)})")
     if not 0 <= fold < folds:
-        raise ValueError(f"--fold {fold}: choose 0..{folds - 1}")
+        raise UsageError(f"--fold {fold}: choose 0..{folds - 1}")
     order = np.random.default_rng(seed).permutation(len(groups))
     val_groups = {groups[g] for pos, g in enumerate(order) if pos % folds == fold}
     return [it for it in items if it.group not in val_groups], [it for it in items if it.group in val_groups]

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 
 import torch
+
+from revive.runtime.errors import UsageError
 import torch.distributed as dist
 
 __all__ = ["World", "reduce_sums", "setup_world", "teardown_world"]
@@ -43,10 +45,17 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
         log.info("CUDA is not available: training on the CPU")
         return torch.device("cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {requested}: this PyTorch build sees no CUDA device")
-    device = torch.device(requested)
+        raise UsageError(f"--device {requested}: this PyTorch build sees no CUDA device")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UsageError(f"--device {requested!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {requested!r}: use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from revive.runtime.card import DEFAULT_BATCH_SIZE
 from revive.runtime.system import cpu_count
+from revive.runtime.errors import UsageError
 
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .datasets import EpochSampler
@@ -71,13 +72,13 @@ class Precision:
     @staticmethod
     def resolve(requested: str, device: torch.device) -> str:
         if requested not in ("auto", "bf16", "fp16", "off"):
-            raise ValueError(f"--amp {requested!r}: choose auto, bf16, fp16 or off")
+            raise UsageError(f"--amp {requested!r}: choose auto, bf16, fp16 or off")
         if requested == "auto":
             if device.type == "cuda":
                 return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
             return "off"  # CPU autocast is slower than FP32 for these convolutions
         if requested == "fp16" and device.type != "cuda":
-            raise ValueError("--amp fp16 needs CUDA (use bf16 or off on the CPU)")
+            raise UsageError("--amp fp16 needs CUDA (use bf16 or off on the CPU)")
         return "off" if requested == "off" else requested
 
     def autocast(self):
@@ -148,7 +149,7 @@ def _make_scheduler(optimizer: torch.optim.Optimizer, opts: LoopOptions):
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, opts.epochs))
     if sched == "cyclic":
         return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=max(1, opts.cycle_epochs))
-    raise ValueError(f"--lr-schedule {sched!r}: choose linear, cosine or cyclic")
+    raise UsageError(f"--lr-schedule {sched!r}: choose linear, cosine or cyclic")
 
 
 def _rng_state() -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from revive.runtime.errors import UsageError
 from revive.runtime import metrics
 
 from .encoding import CHANNELS, decode_output
@@ -38,9 +39,9 @@ class Pix2PixOptions:
 
 def num_downs_for(image_size: int) -> int:
     """8 halvings for 256 (the paper's unet_256), 7 for 128: the bottleneck is 1x1."""
-    n = int(round(np.log2(image_size)))
+    n = int(round(np.log2(image_size))) if image_size >= 32 else 0
     if 2**n != image_size or n < 5:
-        raise ValueError(f"--image-size {image_size}: the pix2pix U-Net needs a power of two >= 32 "
+        raise UsageError(f"--image-size {image_size}: the pix2pix U-Net needs a power of two >= 32 "
                          "(256 as in the paper, 128 for quick runs)")
     return n
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from revive.runtime.errors import UsageError
 from revive.runtime import metrics
 
 from . import adversarial
@@ -52,7 +53,7 @@ class RestoreOptions:
 
 def check_image_size(size: int) -> None:
     if size < 32 or size % 32:
-        raise ValueError(f"--image-size {size}: the EfficientNet U-Net halves the image 5 times and needs a "
+        raise UsageError(f"--image-size {size}: the EfficientNet U-Net halves the image 5 times and needs a "
                          f"multiple of 32; use {max(32, round(size / 32) * 32)}")
 
 

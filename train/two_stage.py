@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from revive.runtime.errors import UsageError
 from revive.runtime.files import write_atomic
 
 from .checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
@@ -90,7 +91,7 @@ def train_two_stage(train: list[Item], val: list[Item], ropts: RestoreOptions, c
                     loop: LoopOptions, world: World) -> dict[str, Any]:
     """Restorer into OUT/restore, then the colorizer into OUT/colorize; rows prefixed by stage."""
     if loop.resume:
-        raise ValueError("two-stage runs do not resume; resume a stage with revive-train restore/colorize "
+        raise UsageError("two-stage runs do not resume; resume a stage with revive-train restore/colorize "
                          "--resume OUT/<stage>/last.pt")
     out = Path(loop.out_dir)
     restore_row = train_restore(train, val, ropts, replace(loop, out_dir=str(out / "restore")), world)
@@ -153,9 +154,9 @@ def run(stage: str, items: list[Item], split: Split, loop: LoopOptions, world: W
 
     if split.cv:
         if split.folds < 2:
-            raise ValueError("--cv needs --folds K with K >= 2")
+            raise UsageError("--cv needs --folds K with K >= 2")
         if loop.resume:
-            raise ValueError("--cv runs do not resume; resume one fold with --folds K --fold I --resume ...")
+            raise UsageError("--cv runs do not resume; resume one fold with --folds K --fold I --resume ...")
         return cross_validate(items, split, loop.out_dir, one)
     if split.folds:
         train, val = kfold_items(items, split.folds, split.fold, split.seed)

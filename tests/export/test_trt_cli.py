@@ -160,10 +160,10 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, monkeypatch, argv
     assert code == 2 and needle in err and err.count("\n") == 1
 
 
-def test_source_xor_pipeline():
-    with pytest.raises(SystemExit) as exc:
-        to_trt.main([])
-    assert exc.value.code == 2
+def test_source_xor_pipeline_and_argparse_errors_return_2(capsys):
+    assert to_trt.main([]) == 2  # returned, not raised as SystemExit (issue 15)
+    assert to_trt.main(["--no-such-flag"]) == 2
+    assert to_trt.main(["--help"]) == 0
 
 
 def test_an_onnx_not_exported_by_revive_is_refused(tmp_path, capsys):

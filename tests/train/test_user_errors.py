@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from revive.train import cli
@@ -104,3 +106,34 @@ def test_resume_with_other_model_flags_names_the_field(tmp_path, capsys):
                      "--epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert "ngf" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags", [["--epochs", "0"], ["--epochs", "-1"], ["--image-size", "0"],
+                                   ["--image-size", "-64"], ["--image-size", "48"], ["--workers", "100000"],
+                                   ["--batch-size", "0"], ["--lr", "nan"], ["--val-fraction", "1"],
+                                   ["--device", "tpu"], ["--epochs", "many"], ["--no-such-flag"]])
+def test_out_of_range_flags_are_one_line_and_exit_two(flags, tmp_path, capsys):
+    """Finding 11: --epochs 0 exited 0 with an empty run folder; --image-size 0/-64 and --workers 100000
+    ended in OverflowError, NaN and thread-creation tracebacks."""
+    args = [a for a in TINY if a not in ("--workers", "0")] if "--workers" in flags else TINY
+    assert cli.main(["pix2pix", *args, "--out", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").iterdir())
+
+
+def test_help_exits_zero(capsys):
+    assert cli.main(["--help"]) == 0 and cli.main(["pix2pix", "--help"]) == 0 and cli.main([]) == 2
+
+
+def test_an_encoder_weights_file_that_cannot_be_used_is_an_error(tmp_path, capsys):
+    """Finding 13: a missing or malicious --encoder-weights file only warned and trained from random weights."""
+    import pickle
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps(print))  # a pickle that is not tensors: weights_only refuses it
+    for weights in (str(tmp_path / "missing.safetensors"), str(evil)):
+        code = cli.main(["restore", "--data", "sample", "--image-size", "32", "--encoder-weights", weights,
+                         "--batch-size", "2", "--max-steps", "1", "--workers", "0", "--out", str(tmp_path / "r")])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and Path(weights).name in err, err

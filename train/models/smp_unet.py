@@ -32,10 +32,12 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from revive.runtime.errors import UserError, describe
+
 from ._registry import register_model
 
-__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "SmpUnet", "load_encoder_weights", "restore_outputs",
-           "smp_unet_colorizer", "smp_unet_restorer"]
+__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights",
+           "restore_outputs", "smp_unet_colorizer", "smp_unet_restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ DEFAULT_ENCODER = "efficientnet-b3"
 DEFAULT_DECODER = (256, 128, 64, 32, 16)
 MASK_THRESHOLD_U8 = 128  # mask >= 128 (probability >= ~0.5) takes the reconstruction
 _HUB_TIMEOUT_S = 3.0
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+
+
+class EncoderWeightsError(UserError, ValueError):
+    """An --encoder-weights file the user named cannot be used."""
 
 
 class SmpUnet(nn.Module):
@@ -86,28 +93,49 @@ def restore_outputs(net_out: torch.Tensor, gray255: torch.Tensor) -> tuple[torch
 
 
 def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channels: int) -> bool:
-    """Load pretrained encoder weights if they can be had quickly; False (and a log line) if not."""
+    """Load pretrained encoder weights if they can be had quickly; False (and a log line) if not.
+
+    Named weights (``imagenet``) that cannot be had fall back to random weights with a warning;
+    a file the user named is an explicit choice, so a file that is missing or cannot be loaded
+    raises :class:`EncoderWeightsError` instead of quietly training from random weights.
+    """
     path = Path(weights)
-    if path.is_file():
-        source = path
+    explicit = path.suffix in WEIGHT_FILE_SUFFIXES or os.sep in weights or path.exists()
+    if explicit:
+        from revive.runtime.files import not_a_regular_file
+
+        problem = not_a_regular_file(path)
+        if problem:
+            raise EncoderWeightsError(f"{path}: --encoder-weights file cannot be used ({problem})")
+        try:
+            _load_encoder_state(encoder, _read_state_dict(path), in_channels)
+        except Exception as exc:  # a corrupt, foreign or malicious (non-tensor pickle) file
+            raise EncoderWeightsError(f"{path}: not encoder weights for {name} ({describe(exc)})") from None
+        log.info("encoder %s initialised from %s", name, path)
+        return True
     else:
         source = _hub_file(name, weights)
         if source is None:
             return False
     try:
-        state = _read_state_dict(source)
-        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}  # classifier head: unused
-        stem = "_conv_stem.weight"
-        if stem in state and in_channels != state[stem].shape[1]:
-            if in_channels != 1:
-                raise ValueError(f"cannot adapt {state[stem].shape[1]}-channel stem to {in_channels} channels")
-            state[stem] = state[stem].sum(1, keepdim=True)
-        encoder.load_state_dict(state)
+        _load_encoder_state(encoder, _read_state_dict(source), in_channels)
     except Exception as exc:  # a corrupt or foreign file must not end a training run
         log.warning("encoder weights %s could not be loaded (%s): random initialisation", source, exc)
         return False
     log.info("encoder %s initialised from %s weights (%s)", name, weights, source)
     return True
+
+
+def _load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], in_channels: int) -> None:
+    if not isinstance(state, dict):
+        raise ValueError(f"holds a {type(state).__name__}, not a state dict")
+    state = {k: v for k, v in state.items() if not k.startswith("_fc.")}  # classifier head: unused
+    stem = "_conv_stem.weight"
+    if stem in state and in_channels != state[stem].shape[1]:
+        if in_channels != 1:
+            raise ValueError(f"cannot adapt {state[stem].shape[1]}-channel stem to {in_channels} channels")
+        state[stem] = state[stem].sum(1, keepdim=True)
+    encoder.load_state_dict(state)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
