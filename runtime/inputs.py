@@ -101,10 +101,15 @@ def _check_output_folder(out: Path, resolved: Path, root: Path) -> None:
 
 def mark_output_folder(out_root: Path) -> None:
     """Create the output folder with its mark, so a later run knows the images in it are outputs."""
-    out_root.mkdir(parents=True, exist_ok=True)
-    mark = out_root / OUTPUT_MARK
-    if not mark.exists():
-        mark.write_text("Written by runtime-infer: the images in this folder are its outputs.\n")
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        mark = out_root / OUTPUT_MARK
+        if not mark.exists():
+            mark.write_text("Written by runtime-infer: the images in this folder are its outputs.\n")
+    except FileExistsError:
+        raise InputError(f"{out_root}: the output folder is a file; give a folder") from None
+    except OSError as exc:
+        raise InputError(f"{out_root}: cannot write to the output folder: {exc.strerror or exc}") from None
 
 
 def _resolved(path: Path) -> Path:
