@@ -98,9 +98,8 @@ def test_files_mode_on_large_pictures_reports_pixel_rates(tiny_checkpoints, tmp_
     assert "300x200" in data["settings"]["inputs"] and entry["images"] == 2
     assert entry["mpx_per_s"] == pytest.approx(2 * 300 * 200 / 1e6 / entry["wall_s"], rel=0.05)
     assert entry["tiles"] == 0 and entry["tiles_per_s"] == 0  # a colorizer sees whole pictures
-    with pytest.raises(SystemExit) as exited:  # argparse: usage line, exit 2
-        main(["files", "--checkpoint", str(tiny_checkpoints["lab"]), "--image-size", "3x", *FAST])
-    assert exited.value.code == 2
+    # argparse: usage line, exit 2, returned rather than raised (issue 15)
+    assert main(["files", "--checkpoint", str(tiny_checkpoints["lab"]), "--image-size", "3x", *FAST]) == 2
 
 
 def test_parity_passes_and_records_identical_outputs(tiny_checkpoints, tmp_path):
