@@ -79,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
+    from ..errors import UserError, parse_args, report
+
+    args = parse_args(build_parser(), argv)  # 2 on a usage error, 0 on --help
+    if isinstance(args, int):
+        return args
     level = (logging.INFO, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     problem = _check_args(args)
@@ -97,15 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {', '.join(missing)} not installed: pip install 'revive[serve]'", file=sys.stderr)
         return 2
 
-    from ..backends import BackendError
-    from ..card import CardError
-    from .server import ServeError
-
     try:
         return _run(args)
-    except (BackendError, CardError, ServeError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:  # a bad model or card, a port in use: one line; bugs keep their tracebacks
+        return report(PROG, exc)
 
 
 def _check_args(args: argparse.Namespace) -> str:

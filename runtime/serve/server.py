@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend
+from ..errors import UserError
 from .service import ImageService, ServiceConfig
 
 __all__ = ["MODEL_NAME", "ServeConfig", "ServeError", "Server", "check_ports", "missing_packages", "serve",
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "revive"
 
 
-class ServeError(RuntimeError):
+class ServeError(UserError, RuntimeError):
     """The server could not start (a port in use, Triton failing): the message is the reason shown to the user."""
 
 
