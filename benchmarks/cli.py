@@ -5,6 +5,7 @@
     revive-bench serve        [MODELS] [--files DIR | --images N] [--concurrency 1,4,16] [--protocol grpc]
     revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
     revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
+    revive-bench restore-quality --inputs DIR --truth DIR --engine MODEL [--engine MODEL2]
     revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
 
 MODELS: ``--checkpoint CKPT`` and/or ``--onnx``/``--onnx-fp16``/``--engine`` files; with
@@ -156,6 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="")
     p.add_argument("-v", "--verbose", action="store_true")
 
+    p = sub.add_parser("restore-quality", help="mask IoU and damaged-region PSNR/SSIM of a restorer on "
+                                               "damaged inputs with their truths")
+    p.add_argument("--inputs", type=Path, required=True, help="folder of damaged gray images (recursive)")
+    p.add_argument("--truth", type=Path, required=True,
+                   help="folder of the undamaged photos (colour or gray), same relative paths and stems")
+    p.add_argument("--engine", action="append", required=True, type=Path, metavar="MODEL",
+                   help="a restore (or pipeline) model as runtime-infer takes it; twice: restore then colorize")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")
+    p.add_argument("--keep-outputs", type=Path, metavar="DIR", help="keep runtime-infer's outputs here")
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
+    p.add_argument("--tag", default="", help="suffix for result file names (restore_quality-TAG.json ...)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
     p = sub.add_parser("summary", help="rewrite benchmarks/RESULTS.md from the results folders")
     p.add_argument("--root", type=Path, help="results root (default benchmarks/results)")
     p.add_argument("--output", type=Path, help="markdown file (default benchmarks/RESULTS.md)")
@@ -180,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.summary(args)
         if args.command == "train-speed":
             return commands.train_speed(args, command)
+        if args.command == "restore-quality":
+            return commands.restore_quality(args, command)
         with tempfile.TemporaryDirectory(prefix="revive-bench.") as tmp:
             workdir = args.workdir or Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)

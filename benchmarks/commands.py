@@ -12,8 +12,8 @@ from revive.runtime.errors import UserError
 from . import report
 from .backends import Models, parse_names
 
-__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "serve", "speed", "summary",
-           "train_speed"]
+__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "restore_quality", "serve", "speed",
+           "summary", "train_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,30 @@ def train_speed(args: argparse.Namespace, command: str) -> int:
     train_plot(data, out / f"{stem}.png")
     log.info("wrote %s/%s.{json,md,png}", out, stem)
     return 0
+
+
+def restore_quality(args: argparse.Namespace, command: str) -> int:
+    from .restore_quality import quality_markdown, run_restore_quality
+
+    for engine in args.engine:
+        if not engine.is_file():
+            raise UserError(f"--engine {engine}: no such file")
+    try:
+        result = run_restore_quality(args.inputs, args.truth, args.engine, args.keep_outputs,
+                                     ["--device", args.device])
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    data = {"benchmark": "restore_quality", "command": command, **result, "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("restore_quality", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    report.write_text(out / f"{stem}.md", quality_markdown(data, report.machine_line(data["machine"])))
+    mean = data["mean"]
+    log.info("%d images scored (%d not): mask IoU %.3f, damaged-region PSNR %.2f -> %.2f dB, SSIM %.3f -> %.3f",
+             data["images_scored"], len(data["failed"]), mean["mask_iou"], mean["psnr_damaged_input"],
+             mean["psnr_damaged_output"], mean["ssim_damaged_input"], mean["ssim_damaged_output"])
+    log.info("wrote %s/%s.{json,md}", out, stem)
+    return 1 if data["failed"] else 0
 
 
 def summary(args: argparse.Namespace) -> int:

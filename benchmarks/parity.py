@@ -3,7 +3,7 @@
 Inputs are ``--images`` examples spread evenly over a data source (default the
 built-in ``sample``), loaded with ``revive.train.data.load_item`` at the model's
 size (centre square, no flip). Colorize models get the clean gray; restore and
-pipeline models get it damaged by the two-stage polygon generator
+pipeline models get it damaged by the two-stage damage generator (default kinds)
 (``revive.train.damage``, seeded per image by ``validation_rng(0, key)``), whose
 mask defines the damaged region.
 
@@ -150,7 +150,7 @@ def run_parity(models: Models, names: list[str], data: str, count: int, batch_si
     result: dict[str, Any] = {
         "reference": {"backend": "torch-fp32", "providers": ref_backend.providers, "vs_truth": ref_truth},
         "data": {"source": data, "images": len(truth.keys), "input": "damaged" if damaged else "clean gray",
-                 "damaged_region": "polygon damage mask" if damaged else "n/a (colorize model: clean input)"},
+                 "damaged_region": "synthetic damage mask" if damaged else "n/a (colorize model: clean input)"},
         "thresholds": asdict(thresholds), "backends": {}}
     ref_backend.close()
     for name in names:

@@ -25,6 +25,7 @@ __all__ = [
     "SAT_BINS",
     "ScoreWeights",
     "hsv_histogram_similarity",
+    "masked_psnr",
     "masked_ssim",
     "psnr",
     "restoration_score",
@@ -70,6 +71,19 @@ def masked_ssim(truth: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> float:
     if not mask.any():
         return float("nan")
     return float(_ssim_map(truth, pred)[mask].mean())
+
+
+def masked_psnr(truth: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR in dB over the pixels where ``mask`` is true; ``inf`` when they match, NaN when the mask is empty."""
+    _check_pair(truth, pred)
+    mask = np.asarray(mask).astype(bool)
+    if mask.shape != truth.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match image shape {truth.shape[:2]}")
+    if not mask.any():
+        return float("nan")
+    err = truth[mask].astype(np.float64) - pred[mask].astype(np.float64)
+    mse = float(np.mean(err * err))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
 
 
 def _hs_histogram(rgb: np.ndarray) -> np.ndarray:

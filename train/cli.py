@@ -118,9 +118,20 @@ def _channels(text: str) -> tuple[int, ...]:
     return values
 
 
+def _damage_kinds(text: str) -> tuple[str, ...]:
+    from .damage import parse_kinds
+
+    try:
+        return parse_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_two_stage_options(p: argparse.ArgumentParser, stage: str) -> None:
     """Options of ``restore``, ``colorize`` and ``two-stage`` (each shows the ones it uses)."""
+    from .damage import DAMAGE_KINDS, DEFAULT_KINDS
     from .models.smp_unet import DEFAULT_DECODER, DEFAULT_ENCODER
+    from .restore_task import RestoreOptions
 
     g = p.add_argument_group("model")
     g.add_argument("--image-size", type=int, default=256, help="square training size (a multiple of 32)")
@@ -136,6 +147,12 @@ def add_two_stage_options(p: argparse.ArgumentParser, stage: str) -> None:
         g.add_argument("--hole-weight", type=float, default=6.0,
                        help="L1 weight of damaged pixels (undamaged pixels weigh 1)")
         g.add_argument("--mask-weight", type=float, default=1.0, help="weight of the damage-mask BCE")
+        g.add_argument("--mask-pos-weight", type=float, default=RestoreOptions.mask_pos_weight,
+                       help="BCE weight of a damaged pixel (clean pixels weigh 1)")
+        g.add_argument("--dice-weight", type=float, default=RestoreOptions.dice_weight,
+                       help="weight of the soft Dice loss on the damage mask (0 = off)")
+        g.add_argument("--mask-prior", type=float, default=RestoreOptions.mask_prior, metavar="P",
+                       help="start the mask head at damage probability P (e.g. 0.05) instead of 0.5")
         g.add_argument("--gan-restore", type=float, default=0.0, metavar="W",
                        help="weight of the adversarial inpainting loss (0 = off)")
     if stage in ("colorize", "two-stage"):
@@ -145,6 +162,9 @@ def add_two_stage_options(p: argparse.ArgumentParser, stage: str) -> None:
         g.add_argument("--colorize-input", choices=["restored", "clean"],
                        default="restored" if stage == "two-stage" else "clean",
                        help="train the colorizer on the restorer's outputs or on the clean gray")
+    g.add_argument("--damage", type=_damage_kinds, default=",".join(DEFAULT_KINDS), metavar="KIND,...",
+                   help=f"synthetic damage kinds, from {','.join(DAMAGE_KINDS)} (ranges: train/damage.py; "
+                        "fading and grain change every pixel and stay out of the mask)")
     if stage == "colorize":
         g.add_argument("--restorer", default=None, metavar="CKPT",
                        help="a trained restorer: --colorize-input restored feeds its outputs; "
@@ -174,7 +194,8 @@ def run_two_stage_family(args: argparse.Namespace) -> int:
     ropts = copts = None
     if stage in ("restore", "two-stage"):
         ropts = RestoreOptions(**common, hole_weight=args.hole_weight, mask_weight=args.mask_weight,
-                               gan_weight=args.gan_restore)
+                               mask_pos_weight=args.mask_pos_weight, dice_weight=args.dice_weight,
+                               mask_prior=args.mask_prior, damage_kinds=args.damage, gan_weight=args.gan_restore)
     if stage in ("colorize", "two-stage"):
         copts = ColorizeOptions(**common, color_space=args.mode, gan_weight=args.gan_color,
                                 colorize_input=args.colorize_input)
@@ -186,7 +207,7 @@ def run_two_stage_family(args: argparse.Namespace) -> int:
     try:
         split = Split(val_fraction=args.val_fraction, folds=args.folds, fold=args.fold, cv=args.cv, seed=args.seed)
         result = run(stage, discover(args.data), split, replace(opts), world, ropts, copts,
-                     getattr(args, "restorer", None))
+                     getattr(args, "restorer", None), args.damage)
     finally:
         teardown_world(world)
     if world.is_main:

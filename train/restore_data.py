@@ -4,12 +4,14 @@ One example yields (all 1 x S x S or 3 x S x S, S = ``image_size``):
 
 - ``input``: the damaged gray as the restorer sees it, damaged/127.5 - 1;
 - ``damaged`` (uint8), ``mask`` (float 0/1): what the damage did and where;
-- ``gray`` (uint8): the clean gray, the restorer's target;
-- ``clean_input``: the colorizer's encoding of the clean gray (one channel:
+- ``gray`` (uint8): the restorer's target: the clean gray, or with ``fading``
+  or ``grain`` in the damage kinds the degraded print before local damage
+  (train/damage.py says why);
+- ``clean_input``: the colorizer's encoding of that target gray (one channel:
   gray/127.5 - 1 for ``rgb``, L/50 - 1 for ``lab``; train/encoding.py);
 - ``color`` (uint8) and ``target``: the colour truth, raw and encoded.
 
-Colour folders and ``sample`` get synthetic polygon damage (train/damage.py):
+Colour folders and ``sample`` get synthetic damage of the kinds asked for (train/damage.py):
 fresh per epoch when training, seeded by the item's key for validation. CSV
 pairs bring their own damaged input; its mask is derived (train/csv_data.py).
 """
@@ -21,7 +23,7 @@ import torch
 
 from revive.runtime.color import rgb_to_gray
 
-from .damage import damage, training_rng, validation_rng
+from .damage import DEFAULT_KINDS, draw_damage, training_rng, validation_rng
 from .data import Item, load_item
 from .datasets import ColorizeDataset, example_rng
 from .encoding import encode_input, encode_target
@@ -29,9 +31,9 @@ from .encoding import encode_input, encode_target
 __all__ = ["RestoreDataset", "damaged_example"]
 
 
-def damaged_example(item: Item, size: int, seed: int, epoch: int, index: int,
-                    train: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(damaged uint8 SxS, mask bool SxS, clean gray uint8 SxS, colour uint8 SxSx3) for one example."""
+def damaged_example(item: Item, size: int, seed: int, epoch: int, index: int, train: bool,
+                    kinds: tuple[str, ...] = DEFAULT_KINDS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(damaged uint8 SxS, mask bool SxS, target gray uint8 SxS, colour uint8 SxSx3) for one example."""
     gray, color = load_item(item, size, example_rng(seed, epoch, index) if train else None)
     if item.damaged:
         from .csv_data import derive_mask
@@ -39,17 +41,22 @@ def damaged_example(item: Item, size: int, seed: int, epoch: int, index: int,
         clean = rgb_to_gray(color)
         return gray, derive_mask(gray, clean), clean, color
     rng = training_rng(seed, epoch, index) if train else validation_rng(seed, item.key)
-    damaged, mask = damage(gray, rng)
-    return damaged, mask, gray, color
+    drawn = draw_damage(gray, rng, kinds)
+    return drawn.damaged, drawn.mask, drawn.base, color
 
 
 class RestoreDataset(ColorizeDataset):
-    """A ColorizeDataset example with polygon damage (or a CSV pair's derived mask) added."""
+    """A ColorizeDataset example with synthetic damage (or a CSV pair's derived mask) added."""
+
+    def __init__(self, items: list[Item], image_size: int, color_space: str, train: bool, seed: int,
+                 damage_kinds: tuple[str, ...] = DEFAULT_KINDS) -> None:
+        super().__init__(items, image_size, color_space, train, seed)
+        self.damage_kinds = tuple(damage_kinds)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         damaged, mask, gray, color = damaged_example(self.items[index], self.size, self.seed, epoch, index,
-                                                     self.train)
+                                                     self.train, self.damage_kinds)
         return {
             "input": torch.from_numpy(damaged.astype(np.float32) / 127.5 - 1.0)[None],
             "damaged": torch.from_numpy(np.array(damaged))[None],

@@ -1,7 +1,10 @@
-"""Restorer training: inpaint polygon damage in a gray photo and say where the damage was.
+"""Restorer training: inpaint damage in a gray photo and say where the damage was.
 
 Generator loss = hole-weighted L1 + ``mask_weight`` x BCE(damage logit, mask)
-+ ``gan_weight`` x adversarial. The L1 is the mean over all pixels of
++ ``dice_weight`` x soft Dice(damage probability, mask) + ``gan_weight`` x
+adversarial. The BCE can weigh damaged pixels ``mask_pos_weight`` times, and
+``mask_prior`` starts the mask head at the damage share instead of 50 %
+(benchmarks/results/cpu-2core/restorer_experiments.md measures what each does). The L1 is the mean over all pixels of
 |reconstruction - clean gray| (both in [-1, 1]), each damaged pixel weighted
 ``hole_weight`` (default 6, the hole weight of Liu et al.'s partial-convolution
 inpainting loss) and every other pixel 1: the network cannot score well by
@@ -29,11 +32,12 @@ from revive.runtime.errors import UsageError
 from revive.runtime import metrics
 
 from . import adversarial
+from .damage import DEFAULT_KINDS
 from .loop import Precision, TrainTask, unwrap
 from .models import create_model
 from .models.smp_unet import DEFAULT_DECODER, DEFAULT_ENCODER, restore_outputs
 
-__all__ = ["RestoreOptions", "RestoreTask", "check_image_size", "net_init", "ssim_terms"]
+__all__ = ["RestoreOptions", "RestoreTask", "check_image_size", "net_init", "soft_dice_loss", "ssim_terms"]
 
 
 @dataclass
@@ -44,6 +48,10 @@ class RestoreOptions:
     decoder_channels: tuple[int, ...] = DEFAULT_DECODER
     hole_weight: float = 6.0
     mask_weight: float = 1.0
+    mask_pos_weight: float = 1.0  # BCE weight of a damaged pixel (undamaged pixels weigh 1)
+    dice_weight: float = 0.0  # weight of the soft Dice loss on the mask probability
+    mask_prior: float | None = None  # start the mask head at this damaged share (None: smp's init, logit ~0)
+    damage_kinds: tuple[str, ...] = DEFAULT_KINDS  # train/damage.py
     gan_weight: float = 0.0
     ndf: int = 64
     lr: float = 2e-4
@@ -62,6 +70,19 @@ def net_init(net: nn.Module) -> str:
     return getattr(unwrap(net), "encoder_init", "random")
 
 
+def soft_dice_loss(prob: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice per image, averaged: counts the damaged pixels found, whatever their share.
+
+    BCE sums over pixels, so with damage on a few per cent of them "nothing is
+    damaged" is a cheap minimum; Dice scores overlap with the damaged region
+    itself (Milletari et al., V-Net, 2016). ``smooth`` keeps an undamaged image
+    finite (it then asks for an empty prediction).
+    """
+    dims = (1, 2, 3)
+    overlap = (prob * mask).sum(dims)
+    return (1.0 - (2.0 * overlap + smooth) / (prob.sum(dims) + mask.sum(dims) + smooth)).mean()
+
+
 def ssim_terms(truth: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """Whole-image and damaged-region SSIM; an undamaged image scores its region SSIM as the whole."""
     whole = metrics.ssim(truth, pred)
@@ -76,21 +97,29 @@ class RestoreTask(TrainTask):
         self.model_kwargs = {"encoder": opts.encoder, "decoder_channels": list(opts.decoder_channels),
                              "encoder_weights": None}
         net = create_model("smp_unet_restorer", **{**self.model_kwargs, "encoder_weights": opts.encoder_weights})
+        if opts.mask_prior is not None:
+            net.init_mask_bias(opts.mask_prior)
         nets = {"restorer": net}
         optimizers = {"restorer": torch.optim.Adam(net.parameters(), lr=opts.lr, betas=opts.betas)}
         if opts.gan_weight > 0:
             nets["discriminator"], optimizers["discriminator"] = adversarial.build_discriminator(
                 2, opts.ndf, opts.lr, opts.betas)
         super().__init__(nets=nets, optimizers=optimizers, primary="restorer", best_metric="val_score")
-        self.bce = nn.BCEWithLogitsLoss()
+        self.bce = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float(opts.mask_pos_weight)))
 
     def _losses(self, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         truth = batch["gray"].float() / 127.5 - 1.0
         mask = batch["mask"]
         weight = 1.0 + (self.opts.hole_weight - 1.0) * mask
         l1 = ((out[:, :1].float() - truth).abs() * weight).mean()
-        bce = self.bce(out[:, 1:2].float(), mask)
-        return {"loss_l1": l1, "loss_mask": bce, "loss": l1 + self.opts.mask_weight * bce}
+        logit = out[:, 1:2].float()
+        bce = self.bce(logit, mask)
+        losses = {"loss_l1": l1, "loss_mask": bce}
+        total = l1 + self.opts.mask_weight * bce
+        if self.opts.dice_weight > 0:
+            losses["loss_dice"] = soft_dice_loss(torch.sigmoid(logit), mask)
+            total = total + self.opts.dice_weight * losses["loss_dice"]
+        return {**losses, "loss": total}
 
     def train_step(self, batch: dict[str, torch.Tensor], precision: Precision) -> dict[str, torch.Tensor]:
         R, opt = self.nets["restorer"], self.optimizers["restorer"]
@@ -135,6 +164,8 @@ class RestoreTask(TrainTask):
                 "discriminator": {"architecture": "patchgan", "in_channels": 2, "ndf": self.opts.ndf}
                 if self.opts.gan_weight > 0 else None,
                 "loss": {"hole_weight": self.opts.hole_weight, "mask_weight": self.opts.mask_weight,
-                         "gan_weight": self.opts.gan_weight},
+                         "mask_pos_weight": self.opts.mask_pos_weight, "dice_weight": self.opts.dice_weight,
+                         "mask_prior": self.opts.mask_prior, "gan_weight": self.opts.gan_weight},
+                "damage": list(self.opts.damage_kinds),
                 "score_weights": asdict(self.opts.score_weights),
                 "optimizer": {"name": "adam", "lr": self.opts.lr, "betas": list(self.opts.betas)}}

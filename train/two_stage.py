@@ -26,6 +26,7 @@ from revive.runtime.files import write_atomic
 
 from .checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
 from .colorize_task import ColorizeOptions, ColorizeTask
+from .damage import DEFAULT_KINDS
 from .data import Item, kfold_items, split_items
 from .distributed import World
 from .loop import LoopOptions, fit
@@ -46,9 +47,10 @@ class Split:
     seed: int = 0
 
 
-def _datasets(train: list[Item], val: list[Item], size: int, color_space: str, seed: int):
-    return (RestoreDataset(train, size, color_space, train=True, seed=seed),
-            RestoreDataset(val, size, color_space, train=False, seed=seed))
+def _datasets(train: list[Item], val: list[Item], size: int, color_space: str, seed: int,
+              damage_kinds: tuple[str, ...]):
+    return (RestoreDataset(train, size, color_space, train=True, seed=seed, damage_kinds=damage_kinds),
+            RestoreDataset(val, size, color_space, train=False, seed=seed, damage_kinds=damage_kinds))
 
 
 def _best_or_last(out_dir: str | Path) -> Path:
@@ -73,18 +75,20 @@ def train_restore(train: list[Item], val: list[Item], ropts: RestoreOptions, loo
                   world: World) -> dict[str, Any]:
     torch.manual_seed(loop.seed)
     task = RestoreTask(ropts)
-    return fit(task, *_datasets(train, val, ropts.image_size, "rgb", loop.seed), loop, world)
+    return fit(task, *_datasets(train, val, ropts.image_size, "rgb", loop.seed, ropts.damage_kinds), loop, world)
 
 
 def train_colorize(train: list[Item], val: list[Item], copts: ColorizeOptions, loop: LoopOptions, world: World,
-                   restorer_ckpt: str | Path | None = None) -> dict[str, Any]:
+                   restorer_ckpt: str | Path | None = None,
+                   damage_kinds: tuple[str, ...] = DEFAULT_KINDS) -> dict[str, Any]:
     restorer = None
     if restorer_ckpt:
         restorer, info = load_restorer(restorer_ckpt, copts.image_size)
         copts = replace(copts, restorer_info=info)
     torch.manual_seed(loop.seed)
     task = ColorizeTask(copts, restorer)
-    return fit(task, *_datasets(train, val, copts.image_size, copts.color_space, loop.seed), loop, world)
+    return fit(task, *_datasets(train, val, copts.image_size, copts.color_space, loop.seed, damage_kinds), loop,
+               world)
 
 
 def train_two_stage(train: list[Item], val: list[Item], ropts: RestoreOptions, copts: ColorizeOptions,
@@ -98,7 +102,7 @@ def train_two_stage(train: list[Item], val: list[Item], ropts: RestoreOptions, c
     restorer_ckpt = _best_or_last(out / "restore")
     log.info("restorer done (%s); colorizer input: %s", restorer_ckpt, copts.colorize_input)
     color_row = train_colorize(train, val, copts, replace(loop, out_dir=str(out / "colorize")), world,
-                               restorer_ckpt)
+                               restorer_ckpt, ropts.damage_kinds)
     return {**{f"restore_{k}": v for k, v in restore_row.items()},
             **{f"colorize_{k}": v for k, v in color_row.items()}}
 
@@ -140,7 +144,7 @@ def cpu_convolutions(device: torch.device) -> None:
 
 def run(stage: str, items: list[Item], split: Split, loop: LoopOptions, world: World,
         ropts: RestoreOptions | None = None, copts: ColorizeOptions | None = None,
-        restorer_ckpt: str | None = None) -> dict[str, Any]:
+        restorer_ckpt: str | None = None, damage_kinds: tuple[str, ...] = DEFAULT_KINDS) -> dict[str, Any]:
     """One stage ('restore', 'colorize') or both ('two-stage') on one split, one fold, or all folds."""
     cpu_convolutions(world.device)
 
@@ -149,7 +153,7 @@ def run(stage: str, items: list[Item], split: Split, loop: LoopOptions, world: W
         if stage == "restore":
             return train_restore(train, val, ropts, opts, world)
         if stage == "colorize":
-            return train_colorize(train, val, copts, opts, world, restorer_ckpt)
+            return train_colorize(train, val, copts, opts, world, restorer_ckpt, damage_kinds)
         return train_two_stage(train, val, ropts, copts, opts, world)
 
     if split.cv:

@@ -24,6 +24,7 @@ filters are summed, as smp does. Checkpoints always record
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from pathlib import Path
@@ -68,6 +69,19 @@ class SmpUnet(nn.Module):
         loaded = bool(encoder_weights) and load_encoder_weights(self.unet.encoder, encoder, encoder_weights,
                                                                 in_channels)
         self.encoder_init = str(encoder_weights) if loaded else "random"  # recorded in checkpoints
+
+    def init_mask_bias(self, prior: float) -> None:
+        """Start the mask logit at ``log(p / (1 - p))``: the damage share, not 50 %.
+
+        With the default bias (~0) every pixel starts at probability ~0.5, and the
+        first steps are spent learning that most pixels are clean (Lin et al.,
+        focal loss, 2017, initialise rare-class heads the same way).
+        """
+        if not self.mask_channel or not 0.0 < prior < 1.0:
+            raise ValueError(f"mask prior {prior}: needs a mask channel and 0 < prior < 1")
+        conv = self.unet.segmentation_head[0]
+        with torch.no_grad():
+            conv.bias[self.out_channels] = math.log(prior / (1.0 - prior))
 
     @property
     def min_size(self) -> int:
