@@ -213,7 +213,7 @@ def run_two_stage(out: Path, truths: dict[str, np.ndarray], steps: TwoStageSteps
 
     folder, timings = out / "two_stage", {}
     common = ["--data", "sample", "--image-size", str(TWO_STAGE_SIZE), "--encoder-weights", "none", "--epochs",
-              "1000", "--val-fraction", str(VAL_FRACTION), "--seed", str(seed)]
+              "1000", "--val-fraction", str(VAL_FRACTION), "--seed", str(seed), "--overwrite"]
     with _timed(timings, "two_stage_restore_train"):
         code = revive_train(["restore", *common, *RESTORE_ENCODER, "--batch-size", "8", "--max-steps",
                              str(steps.restore), *RESTORE_RECIPE, "--out", str(folder / "run" / "restore")])
@@ -318,7 +318,7 @@ def run_demo(out: Path, epochs: int, two_stage_steps: TwoStageSteps | None, seed
     with _timed(timings, "pix2pix_train"):
         code = revive_train(["pix2pix", "--mode", "lab", "--data", "sample", "--image-size", "128", "--ngf", "32",
                              "--ndf", "32", "--batch-size", "8", "--epochs", str(epochs), "--val-fraction",
-                             str(VAL_FRACTION), "--seed", str(seed), "--out", str(out / "pix2pix")])
+                             str(VAL_FRACTION), "--seed", str(seed), "--overwrite", "--out", str(out / "pix2pix")])
     if code:
         raise SystemExit(f"demo: training failed (exit {code})")
     onnx_path = out / "colorize.onnx"

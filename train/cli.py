@@ -268,9 +268,11 @@ def check_args(args: argparse.Namespace) -> None:
                    (math.isfinite(args.lambda_l1) and args.lambda_l1 >= 0, "--lambda-l1 must be 0 or more")]
     else:
         checks += [(args.folds >= 0, "--folds must be 0 (off) or at least 2"), (args.fold >= 0, "--fold must be 0 or more")]
-        weights = [getattr(args, name) for name in ("hole_weight", "mask_weight", "gan_restore", "gan_color")
-                   if hasattr(args, name)]
+        weights = [getattr(args, name) for name in ("hole_weight", "mask_weight", "mask_pos_weight", "dice_weight",
+                                                    "gan_restore", "gan_color") if hasattr(args, name)]
         checks.append((all(math.isfinite(w) and w >= 0 for w in weights), "loss weights must be 0 or more"))
+        prior = getattr(args, "mask_prior", None)
+        checks.append((prior is None or 0 < prior < 1, f"--mask-prior {prior}: must be within (0, 1)"))
     problem = next((text for ok, text in checks if not ok), None)
     if problem:
         raise UsageError(problem)
