@@ -221,7 +221,8 @@ def run_two_stage(out: Path, truths: dict[str, np.ndarray], steps: TwoStageSteps
         raise SystemExit(f"demo: restorer training failed (exit {code})")
     with _timed(timings, "two_stage_colorize_train"):
         code = revive_train(["colorize", *common, *COLORIZE_ENCODER, "--mode", "lab", "--batch-size", "8",
-                             "--max-steps", str(steps.colorize), "--lr", "1e-3", "--colorize-input", "restored", "--restorer",
+                             "--max-steps", str(steps.colorize), "--lr", "1e-3", "--colorize-input", "restored",
+                             "--restorer",
                              str(_best(folder / "run" / "restore")), "--out", str(folder / "run" / "colorize")])
     if code:
         raise SystemExit(f"demo: colorizer training failed (exit {code})")
@@ -276,7 +277,8 @@ def write_report(out: Path, result: dict) -> None:
         steps, v = result["two_stage_steps"], result["two_stage_verdict"]
         two_stage = f"""<h2>Two-stage: restore, then colorize</h2>
 <p>U-Net restorer (ResNet-18 encoder, slim decoder: the demo's CPU budget) and colorizer (EfficientNet-B3
-encoder), random encoder weights (no download here), {TWO_STAGE_SIZE} px, trained on the same crops with synthetic damage ({', '.join(DEFAULT_KINDS)}; ranges in
+encoder), random encoder weights (no download here), {TWO_STAGE_SIZE} px, trained on the same crops with
+synthetic damage ({', '.join(DEFAULT_KINDS)}; ranges in
 <code>train/damage.py</code>): the restorer for {steps['restore']} steps with a Dice term on its damage mask and the
 mask head started at the damage share, then the colorizer for {steps['colorize']} steps on the restorer's outputs.
 Both are exported as one fused <code>pipeline</code> graph and run with <code>runtime-infer --save-restored</code>

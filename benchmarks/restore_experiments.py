@@ -36,7 +36,8 @@ __all__ = ["EXPERIMENTS", "main", "run_experiment"]
 log = logging.getLogger("revive.restore_experiments")
 
 # Settings of the demo's two-stage run before issue #11 (60 steps at 128 px there).
-BASELINE = {"encoder": "efficientnet-b3", "decoder": "256,128,64,32,16", "lr": 1e-3, "mask_pos_weight": 1.0, "dice_weight": 0.0,
+BASELINE = {"encoder": "efficientnet-b3", "decoder": "256,128,64,32,16", "lr": 1e-3, "mask_pos_weight": 1.0,
+            "dice_weight": 0.0,
             "mask_prior": None, "hole_weight": 6.0, "mask_weight": 1.0, "damage": "polygons"}
 
 # name -> what it changes against BASELINE (one thing at a time, then combinations of the winners).

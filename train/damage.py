@@ -133,7 +133,8 @@ def parse_kinds(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     kinds = tuple(k for k in kinds if k)
     unknown = [k for k in kinds if k not in DAMAGE_KINDS]
     if unknown or not kinds:
-        raise ValueError(f"--damage {','.join(kinds) or text!r}: unknown kind(s) {', '.join(unknown) or '(none given)'}; "
+        raise ValueError(f"--damage {','.join(kinds) or text!r}: unknown kind(s) "
+                         f"{', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(DAMAGE_KINDS)}")
     if not any(k in LOCAL_KINDS for k in kinds):
         raise ValueError(f"--damage {','.join(kinds)}: needs at least one local kind ({', '.join(LOCAL_KINDS)}); "
