@@ -3,6 +3,7 @@
     revive-bench speed        [MODELS] [--batch 1,8,32,64] [--backends ...] [--files DIR]
     revive-bench files        [MODELS] [--files DIR | --images N] [--batch-size 8]
     revive-bench serve        [MODELS] [--files DIR | --images N] [--concurrency 1,4,16] [--protocol grpc]
+    revive-bench ray          [MODELS] [--files DIR | --images N] [--repeats 3]   (Ray's overhead)
     revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
     revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
     revive-bench restore-quality --inputs DIR --truth DIR --engine MODEL [--engine MODEL2]
@@ -123,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=int, default=1, help="revive-serve --instances (default 1)")
     p.add_argument("--batch-size", type=int, default=8, help="files -> files batch size (default 8)")
     p.add_argument("--workers", type=int, default=2, help="decode/encode threads of both (default 2)")
+
+    p = sub.add_parser("ray", help="runtime-infer --ray against one process on the same folder (Ray's overhead)")
+    _model_args(p)
+    p.add_argument("--files", type=Path, metavar="DIR", help="input images (default: --images synthetic PNGs)")
+    p.add_argument("--images", type=int, default=64, help="synthetic inputs to make without --files (default 64)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="one process: decode and encode threads each (default 2)")
+    p.add_argument("--repeats", type=int, default=3, help="alternating one-process / Ray runs (default 3)")
 
     p = sub.add_parser("parity", help="outputs against PyTorch FP32 and metrics against ground truth")
     _model_args(p)

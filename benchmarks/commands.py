@@ -12,8 +12,8 @@ from revive.runtime.errors import UserError
 from . import report
 from .backends import Models, parse_names
 
-__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "restore_quality", "serve", "speed",
-           "summary", "train_speed"]
+__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "ray", "restore_quality", "serve",
+           "speed", "summary", "train_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,40 @@ def speed(args: argparse.Namespace, models: Models, command: str) -> int:
         args.images, args.batch_size, args.workers, args.inflight = 0, max(args.batch), 2, 2
         return files(args, models, command)
     return 0
+
+
+def ray(args: argparse.Namespace, models: Models, command: str) -> int:
+    try:
+        from .ray_bench import run_ray_bench
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        raise UserError("revive-bench ray needs Ray Data: pip install 'revive[ray]'") from None
+
+    if args.files is not None and not args.files.is_dir():
+        raise UserError(f"--files {args.files}: no such folder")
+    info, _ = model_info(models)
+    result = run_ray_bench(models.fp32_onnx(), args.files, args.images, info["image_size"], args.batch_size,
+                           args.workers, args.repeats)
+    data = {"benchmark": "ray", "command": command, "model": info, **result, "machine": report.machine_info()}
+    out = report.results_dir(args.out)
+    stem = _stem("ray", args.tag)
+    report.write_json(out / f"{stem}.json", data)
+    m = data["median"]
+    rows = [["one process", report.fmt(m["one_process_s"]), report.fmt(m["one_process_images_per_s"]), "1.00"],
+            ["--ray auto (Ray up)", report.fmt(m["ray_warm_s"]), report.fmt(m["ray_warm_images_per_s"]),
+             report.fmt(m["ray_warm_over_one_process"])],
+            ["--ray local (starts Ray)", report.fmt(data["ray_cold_s"]), report.fmt(data["settings"]["images"]
+                                                                                    / data["ray_cold_s"]),
+             report.fmt(data["ray_cold_s"] / m["one_process_s"])]]
+    report.write_text(out / f"{stem}.md", f"# Ray's overhead: runtime-infer --ray vs one process\n\n"
+                      f"{report.machine_line(data['machine'])}\n\nCommand: `{command}`\n\n"
+                      f"{data['settings']['images']} images, batch {args.batch_size}, one model actor; medians of "
+                      f"{args.repeats} alternating runs (cold: one run); outputs identical: "
+                      f"{data['outputs_identical']}\n\n"
+                      + report.markdown_table(["run", "wall s", "images/s", "x one process"], rows))
+    log.info("wrote %s/%s.{json,md}", out, stem)
+    return 0 if data["outputs_identical"] else 1
 
 
 def files(args: argparse.Namespace, models: Models, command: str) -> int:

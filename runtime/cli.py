@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="list the work and write nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    cluster = p.add_argument_group("cluster (Ray Data; pip install 'revive[ray]')")
+    cluster.add_argument("--ray", metavar="ADDRESS",
+                         help="run on Ray: auto (the cluster this machine belongs to, or RAY_ADDRESS), "
+                              "HOST:PORT or ray://HOST:PORT, or local (a one-machine Ray for this run); "
+                              "inputs and -o must be on a file system every node sees at the same path")
+    cluster.add_argument("--ray-workers", type=int, metavar="N",
+                         help="model actors (default: one per --ray-gpus-per-worker GPUs, 1 without GPUs)")
+    cluster.add_argument("--ray-gpus-per-worker", type=float, metavar="G",
+                         help="GPUs per model actor (default: 1 when the cluster has GPUs, else 0)")
     return p
 
 
@@ -114,6 +123,12 @@ def _options(args: argparse.Namespace):
         raise ValueError("--max-side must be at least 1")
     if args.overlap is not None and args.overlap < 0:
         raise ValueError("--overlap must be 0 or more pixels")
+    if args.ray is None and (args.ray_workers is not None or args.ray_gpus_per_worker is not None):
+        raise ValueError("--ray-workers and --ray-gpus-per-worker need --ray")
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise ValueError("--ray-workers must be at least 1")
+    if args.ray_gpus_per_worker is not None and args.ray_gpus_per_worker < 0:
+        raise ValueError("--ray-gpus-per-worker must be 0 or more")
     layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
     if isinstance(layout.tile, int):
         layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
@@ -132,7 +147,10 @@ def _run(args: argparse.Namespace, options) -> int:
         return 0
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
-        stats = infer_files(args.engine, args.inputs, args.output, options)
+        if args.ray:
+            stats = _infer_on_ray(args, options)
+        else:
+            stats = infer_files(args.engine, args.inputs, args.output, options)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -143,6 +161,19 @@ def _run(args: argparse.Namespace, options) -> int:
           f"in {stats.wall_s:.1f} s ({speed['images_per_s']} images/s, {speed['mpx_per_s']} Mpx/s{tiles})",
           file=sys.stderr)
     return 1 if counts["failed"] or stats.summary_error else 0
+
+
+def _infer_on_ray(args: argparse.Namespace, options):
+    try:
+        from .ray_driver import RayOptions, infer_on_ray
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        from .backends import BackendError
+
+        raise BackendError("--ray needs Ray Data: pip install 'revive[ray]'") from None
+    cluster = RayOptions(address=args.ray, workers=args.ray_workers, gpus_per_worker=args.ray_gpus_per_worker)
+    return infer_on_ray(args.engine, args.inputs, args.output, options, cluster)
 
 
 def _print_plan(jobs) -> None:
