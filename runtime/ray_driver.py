@@ -261,10 +261,11 @@ def infer_on_ray(models: Sequence[str | Path], inputs: Sequence[str | Path], out
     """
     from .card import DEFAULT_BATCH_SIZE, read_card
     from .infer import plan_files
-    from .inputs import remove_stale_parts
+    from .inputs import mark_output_folder, remove_stale_parts
 
     started = time.perf_counter()
     jobs = plan_files(models, inputs, output, options)  # checks the cards and the route, plans the outputs
+    mark_output_folder(Path(output))  # as infer_files: a later run knows the images there are outputs
     cards = [read_card(Path(m)) for m in models]
     for job in jobs:
         if job.status == "failed":

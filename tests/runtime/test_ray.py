@@ -44,7 +44,7 @@ def report(path: Path) -> dict:
 
 def pixels(folder: Path) -> dict[str, np.ndarray]:
     found = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         with Image.open(path) as im:
             found[path.relative_to(folder).as_posix()] = np.asarray(im)
     return found
@@ -113,7 +113,7 @@ def test_rerun_after_interruption_writes_only_what_is_missing(tmp_path, tiny_onn
     assert sorted(n for n, v in result.items() if n != "counts" and v[0] == "written") == missing
     assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept
     assert not stale.exists()
-    assert sorted(p.name for p in out.iterdir()) == [f"img_{i:02d}.png" for i in range(8)]
+    assert sorted(p.name for p in out.iterdir()) == [".revive-output"] + [f"img_{i:02d}.png" for i in range(8)]
 
 
 @pytest.mark.parametrize("flags, message", [
