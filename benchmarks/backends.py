@@ -15,6 +15,8 @@ name                    precision  what runs
 ``torch-compile-amp``   fp16/bf16  ``torch.compile`` under autocast
 ``ort-cpu``             fp32       ONNX Runtime, CPU provider, FP32 ONNX
 ``ort-cpu-fp16``        fp16       ONNX Runtime, CPU provider, FP16 ONNX
+``ort-cpu-int8``        int8       ONNX Runtime, CPU provider, INT8 QDQ ONNX
+                                   (export/to_int8.py, calibrated on ``sample``)
 ``ort-cuda``            fp16       ONNX Runtime, CUDA provider, FP16 ONNX (IOBinding)
 ``ort-cuda-fp32``       fp32       ONNX Runtime, CUDA provider, FP32 ONNX
 ``tensorrt``            fp16       strongly typed TensorRT engine from the FP16 ONNX
@@ -48,6 +50,7 @@ class Models:
     pipeline: tuple[Path, Path] | None = None  # (restorer, colorizer) checkpoints: the fused graph
     onnx: Path | None = None  # FP32
     onnx_fp16: Path | None = None
+    onnx_int8: Path | None = None
     engine: Path | None = None
     max_batch: int = 64
     amp_dtype: str | None = None  # None: fp16 on CUDA, bf16 on CPU
@@ -93,21 +96,34 @@ class Models:
 
     def fp16_onnx(self) -> Path:
         if self.onnx_fp16 is None:
-            from revive.export.to_onnx import write_fp16
+            from revive.export.naming import artifacts
+            from revive.export.to_fp16 import write_fp16
 
             fp32 = self.fp32_onnx()
-            self.onnx_fp16 = fp32.with_name(fp32.stem + ".fp16.onnx")
+            self.onnx_fp16 = artifacts(fp32).onnx("fp16")
             log.info("converting %s to FP16", fp32.name)
             write_fp16(fp32, self.onnx_fp16)
         return self.onnx_fp16
 
+    def int8_onnx(self) -> Path:
+        if self.onnx_int8 is None:
+            from revive.export.naming import artifacts
+            from revive.export.to_int8 import write_int8
+
+            fp32 = self.fp32_onnx()
+            self.onnx_int8 = artifacts(fp32).onnx("int8")
+            log.info("quantizing %s to INT8 (calibration: sample)", fp32.name)
+            write_int8(fp32, self.onnx_int8)
+        return self.onnx_int8
+
     def trt_engine(self) -> Path:
         if self.engine is None:
+            from revive.export.naming import artifacts
             from revive.export.to_trt import DEFAULT_WORKSPACE, BuildOptions, export_engine
             from revive.export.trt_build import BuildError, parse_workspace, validate_profile
 
             fp16 = self.fp16_onnx()
-            engine = self.workdir / (fp16.name.removesuffix(".fp16.onnx") + ".engine")
+            engine = artifacts(fp16).engine
             options = BuildOptions(profile=validate_profile(1, min(32, self.max_batch), self.max_batch),
                                    workspace=parse_workspace(DEFAULT_WORKSPACE))
             try:
@@ -141,7 +157,7 @@ def _torch(amp: bool = False, compile: bool = False) -> Callable[[Models], Backe
     return open_
 
 
-def _ort(device: str, fp16: bool) -> Callable[[Models], Backend]:
+def _ort(device: str, precision: str) -> Callable[[Models], Backend]:
     def open_(models: Models) -> Backend:
         try:
             import onnxruntime as ort
@@ -153,7 +169,7 @@ def _ort(device: str, fp16: bool) -> Callable[[Models], Backend]:
                               f"(available: {', '.join(available)}); install onnxruntime-gpu")
         from revive.runtime.backends.ort import OrtBackend
 
-        path = models.fp16_onnx() if fp16 else models.fp32_onnx()
+        path = {"fp32": models.fp32_onnx, "fp16": models.fp16_onnx, "int8": models.int8_onnx}[precision]()
         return OrtBackend(path, device=device, threads=models.threads if device == "cpu" else 0,
                           concurrency=models.concurrency)
 
@@ -182,10 +198,11 @@ BACKENDS: dict[str, BackendSpec] = {spec.name: spec for spec in [
     BackendSpec("torch-amp", lambda m: m.amp(), _torch(amp=True), "auto"),
     BackendSpec("torch-compile", _fixed("fp32"), _torch(compile=True), "auto"),
     BackendSpec("torch-compile-amp", lambda m: m.amp(), _torch(amp=True, compile=True), "auto"),
-    BackendSpec("ort-cpu", _fixed("fp32"), _ort("cpu", fp16=False), "cpu"),
-    BackendSpec("ort-cpu-fp16", _fixed("fp16"), _ort("cpu", fp16=True), "cpu"),
-    BackendSpec("ort-cuda", _fixed("fp16"), _ort("cuda", fp16=True), "cuda"),
-    BackendSpec("ort-cuda-fp32", _fixed("fp32"), _ort("cuda", fp16=False), "cuda"),
+    BackendSpec("ort-cpu", _fixed("fp32"), _ort("cpu", "fp32"), "cpu"),
+    BackendSpec("ort-cpu-fp16", _fixed("fp16"), _ort("cpu", "fp16"), "cpu"),
+    BackendSpec("ort-cpu-int8", _fixed("int8"), _ort("cpu", "int8"), "cpu"),
+    BackendSpec("ort-cuda", _fixed("fp16"), _ort("cuda", "fp16"), "cuda"),
+    BackendSpec("ort-cuda-fp32", _fixed("fp32"), _ort("cuda", "fp32"), "cuda"),
     BackendSpec("tensorrt", _fixed("fp16"), _tensorrt, "cuda"),
 ]}
 

@@ -9,7 +9,7 @@
     revive-bench restore-quality --inputs DIR --truth DIR --engine MODEL [--engine MODEL2]
     revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
 
-MODELS: ``--checkpoint CKPT`` and/or ``--onnx``/``--onnx-fp16``/``--engine`` files; with
+MODELS: ``--checkpoint CKPT`` and/or ``--onnx``/``--onnx-fp16``/``--onnx-int8``/``--engine`` files; with
 none, a full-size pix2pix U-Net with random weights is made so every command runs
 anywhere. Results go to ``benchmarks/results/<machine>/`` (``--out DIR`` elsewhere).
 """
@@ -65,6 +65,8 @@ def _model_args(p: argparse.ArgumentParser, sizes: str = "") -> None:
                         "unet_256, 54M; restore/colorize: the two-stage EfficientNet-B3 U-Nets)")
     g.add_argument("--onnx", type=Path, help="FP32 ONNX model (default: exported from --checkpoint)")
     g.add_argument("--onnx-fp16", type=Path, help="FP16 ONNX model (default: converted from the FP32 one)")
+    g.add_argument("--onnx-int8", type=Path, help="INT8 QDQ ONNX model (default: quantized from the FP32 one, "
+                                                  "calibrated on the built-in sample)")
     g.add_argument("--engine", type=Path, help="TensorRT engine (default: built from the FP16 ONNX when "
                                                "TensorRT and a GPU are present)")
     g.add_argument("--image-size", type=_size if sizes else int, default=256,
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-psnr-fp32", type=float, default=60.0, help="dB vs PyTorch FP32 (default 60)")
     p.add_argument("--min-psnr-fp16", type=float, default=45.0, help="dB vs PyTorch FP32 (default 45)")
     p.add_argument("--min-psnr-bf16", type=float, default=30.0, help="dB vs PyTorch FP32 (default 30)")
+    p.add_argument("--min-psnr-int8", type=float, default=40.0, help="dB vs PyTorch FP32 (default 40)")
     p.add_argument("--max-dssim", type=float, default=0.001,
                    help="largest |SSIM difference| to PyTorch FP32 against the truth (default 0.001)")
 

@@ -30,7 +30,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
-    for flag in ("checkpoint", "onnx", "onnx_fp16", "engine"):
+    for flag in ("checkpoint", "onnx", "onnx_fp16", "onnx_int8", "engine"):
         path = getattr(args, flag)
         if path is not None and not path.is_file():
             raise UserError(f"--{flag.replace('_', '-')} {path}: no such file")
@@ -42,7 +42,7 @@ def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
             raise UserError(f"--pipeline: {path}: no such file")
     if checkpoint and pipeline:
         raise UserError("give --checkpoint or --pipeline, not both")
-    if checkpoint is None and pipeline is None and not (args.onnx or args.onnx_fp16 or args.engine):
+    if checkpoint is None and pipeline is None and not (args.onnx or args.onnx_fp16 or args.onnx_int8 or args.engine):
         from .random_models import make_random
 
         log.info("no --checkpoint: a full-size %s model with random weights (%d px)", args.model, model_size)
@@ -51,6 +51,7 @@ def models_from_args(args: argparse.Namespace, workdir: Path) -> Models:
         random_weights = True
     batches = getattr(args, "batch", None) or (getattr(args, "batch_size", 8),)
     return Models(checkpoint=checkpoint, pipeline=pipeline, workdir=workdir, random_weights=random_weights, onnx=args.onnx, onnx_fp16=args.onnx_fp16,
+                  onnx_int8=args.onnx_int8,
                   engine=args.engine, max_batch=max(max(batches), 8), amp_dtype=args.amp_dtype,
                   threads=args.threads)
 
@@ -71,7 +72,7 @@ def model_info(models: Models) -> tuple[dict[str, Any], int | None]:
                  "random_weights": models.random_weights}, flops)
     from revive.runtime.card import read_card
 
-    card = read_card(models.onnx or models.onnx_fp16 or models.engine)
+    card = read_card(models.onnx or models.onnx_fp16 or models.onnx_int8 or models.engine)
     return ({"task": card.task, "architecture": card.architecture, "color_space": card.color_space,
              "image_size": card.image_size, "parameters": None, "gflops_per_image": None,
              "checkpoint": None}, None)
@@ -219,7 +220,8 @@ def parity(args: argparse.Namespace, models: Models, command: str) -> int:
     if models.checkpoint is None and models.pipeline is None:
         raise UserError("parity compares with PyTorch FP32: give --checkpoint or --pipeline")
     names = [n for n in _names(args.backends) if n != "torch-fp32"]
-    thresholds = Thresholds(args.min_psnr_fp32, args.min_psnr_fp16, args.min_psnr_bf16, args.max_dssim)
+    thresholds = Thresholds(args.min_psnr_fp32, args.min_psnr_fp16, args.min_psnr_bf16, args.max_dssim,
+                            args.min_psnr_int8)
     info, _ = model_info(models)
     result = run_parity(models, names, args.data, args.images, args.batch_size, thresholds)
     data = {"benchmark": "parity", "command": command, "model": info, **result, "machine": report.machine_info()}

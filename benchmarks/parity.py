@@ -48,9 +48,11 @@ class Thresholds:
     min_psnr_fp16: float = 45.0
     min_psnr_bf16: float = 30.0
     max_dssim: float = 0.001
+    min_psnr_int8: float = 40.0
 
     def min_psnr(self, precision: str) -> float:
-        return {"fp32": self.min_psnr_fp32, "fp16": self.min_psnr_fp16, "bf16": self.min_psnr_bf16}[precision]
+        return {"fp32": self.min_psnr_fp32, "fp16": self.min_psnr_fp16, "bf16": self.min_psnr_bf16,
+                "int8": self.min_psnr_int8}[precision]
 
 
 @dataclass
@@ -212,7 +214,8 @@ def parity_markdown(report: dict[str, Any]) -> str:
             f"{report['data']['images']} images of `{report['data']['source']}`, input: {report['data']['input']}; "
             f"damaged region: {report['data']['damaged_region']}. Command: `{report['command']}`", "",
             f"Thresholds: PSNR against PyTorch FP32 ≥ {th['min_psnr_fp32']:g} dB (fp32), "
-            f"≥ {th['min_psnr_fp16']:g} dB (fp16), ≥ {th['min_psnr_bf16']:g} dB (bf16); "
+            f"≥ {th['min_psnr_fp16']:g} dB (fp16), ≥ {th['min_psnr_bf16']:g} dB (bf16), "
+            f"≥ {th.get('min_psnr_int8', 40):g} dB (int8); "
             f"|ΔSSIM against the truth| ≤ {th['max_dssim']:g}.", "",
             markdown_table(["backend", "precision", "output", "PSNR vs ref dB", "SSIM vs ref", "max abs diff",
                             "PSNR vs truth", "SSIM vs truth", "SSIM damaged", "colour sim", "ΔSSIM", "Δcolour",

@@ -1,12 +1,19 @@
-"""Model cards for exported graphs: what the runtime needs to feed and read a model."""
+"""Model cards for exported graphs: what the runtime needs to feed and read a model.
+
+Also what every ONNX stage does with a card: set it on a model and save the model (checked, atomically) with it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from revive.runtime.card import DEFAULT_BATCH_SIZE, ModelCard, TensorSpec
+from revive.runtime.card import CARD_KEY, DEFAULT_BATCH_SIZE, ModelCard, TensorSpec
 
-__all__ = ["OUTPUT_CHANNELS", "batch_range", "make_card", "producer_versions"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["OUTPUT_CHANNELS", "batch_range", "make_card", "producer_versions", "save_onnx", "set_card"]
 
 # Output name == role; channels per role.
 OUTPUT_CHANNELS = {"rgb": 3, "restored": 1, "mask": 1}
@@ -49,3 +56,25 @@ def make_card(*, task: str, architecture: str, color_space: str, image_size: int
         producer=producer_versions(),
         build=build or {},
     )
+
+
+def set_card(model: onnx.ModelProto, card: ModelCard) -> None:
+    for prop in list(model.metadata_props):
+        if prop.key == CARD_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, card.to_json()
+
+
+def save_onnx(model: onnx.ModelProto, card: ModelCard, out: str | Path) -> Path:
+    """Set ``card`` on ``model``, check the model fully and write it atomically to ``out``."""
+    import onnx
+
+    from revive.runtime.files import write_atomic
+
+    set_card(model, card)
+    onnx.checker.check_model(model, full_check=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, model.SerializeToString())
+    return out

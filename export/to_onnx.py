@@ -1,10 +1,14 @@
 """Checkpoint -> ONNX: uint8 gray in, uint8 pictures out, dynamic batch, model card inside.
 
-Run as ``python export/to_onnx.py CKPT [-o out.onnx] [--fp16]`` or
+Run as ``python export/to_onnx.py CKPT [-o NAME.onnx] [--fp16] [--int8 ...]`` or
 ``python -m revive.export.to_onnx``. The checkpoint's task picks the graph:
 ``colorize`` -> rgb; ``restore`` -> restored + mask. A restorer and a colorizer
 fuse into one ``pipeline`` graph (rgb, restored, mask) with
-``python export/to_onnx.py --pipeline RESTORE_CKPT COLORIZE_CKPT [-o out.onnx] [--fp16]``.
+``python export/to_onnx.py --pipeline RESTORE_CKPT COLORIZE_CKPT [-o NAME.onnx] [--fp16] [--int8]``.
+
+Files follow the naming rule (export/naming.py): NAME.onnx is always the FP32
+model; ``--fp16`` adds NAME.fp16.onnx and ``--int8`` NAME.int8.onnx, both made
+in memory from the FP32 model just exported (export/to_fp16.py, export/to_int8.py).
 """
 
 from __future__ import annotations
@@ -17,19 +21,27 @@ from pathlib import Path
 import onnx
 import torch
 
-from revive.runtime.card import CARD_KEY, ModelCard
+from revive.runtime.card import ModelCard
 from revive.runtime.errors import UserError, parse_args, report
 from revive.runtime.files import clash
 from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
 
-from revive.export.cards import batch_range, make_card
+from revive.export.cards import batch_range, make_card, save_onnx
+from revive.export.formats import ExportFormat, StageError, register
 from revive.export.graph import ColorizeGraph, PipelineGraph, RestoreGraph
+from revive.export.naming import Artifacts, artifacts, precision_tag
+from revive.export.to_int8 import DEFAULT_CALIBRATION_IMAGES, Int8Options
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "check_outputs", "export_checkpoint", "export_graph", "export_pipeline", "main", "pipeline_graph"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "check_outputs", "export_checkpoint", "export_graph", "export_pipeline",
+           "main", "onnx_model", "output_artifacts", "pipeline_graph"]
 
 log = logging.getLogger(__name__)
 DEFAULT_OPSET = 18
 DEFAULT_MAX_BATCH = 64
+
+register(ExportFormat(key="onnx", title="ONNX FP32", precision="fp32", path=lambda a: a.onnx(),
+                      module="revive.export.to_onnx", command="python export/to_onnx.py CKPT",
+                      runs_on="ONNX Runtime CPU or CUDA provider"))
 
 
 class ExportError(UserError, ValueError):
@@ -98,9 +110,8 @@ def pipeline_graph(restore_ckpt: str | Path, colorize_ckpt: str | Path) -> tuple
     return graph, fields
 
 
-def export_graph(graph: torch.nn.Module, card: ModelCard, out: str | Path) -> ModelCard:
-    """Export a uint8-in/uint8-out graph with a dynamic batch and write it with its card."""
-    out = Path(out)
+def onnx_model(graph: torch.nn.Module, card: ModelCard) -> onnx.ModelProto:
+    """Export a uint8-in/uint8-out graph with a dynamic batch (in memory; the card is set on save)."""
     s, max_batch = card.image_size, card.batch["max"]
     example = torch.randint(0, 256, (2, 1, s, s), dtype=torch.uint8)
     batch = torch.export.Dim("batch", min=1, max=max_batch)
@@ -110,11 +121,12 @@ def export_graph(graph: torch.nn.Module, card: ModelCard, out: str | Path) -> Mo
             output_names=[o.name for o in card.outputs], dynamic_shapes={"gray": {0: batch}},
             opset_version=card.opset, external_data=False, verbose=False,
         )
-    model = program.model_proto
-    set_card(model, card)
-    onnx.checker.check_model(model, full_check=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_model(model, out)
+    return program.model_proto
+
+
+def export_graph(graph: torch.nn.Module, card: ModelCard, out: str | Path) -> ModelCard:
+    """Export a graph and write it to ``out`` with its card."""
+    save_onnx(onnx_model(graph, card), card, out)
     return card
 
 
@@ -124,63 +136,50 @@ def quiet_exporter_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def set_card(model: onnx.ModelProto, card: ModelCard) -> None:
-    for prop in list(model.metadata_props):
-        if prop.key == CARD_KEY:
-            model.metadata_props.remove(prop)
-    entry = model.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, card.to_json()
+def output_artifacts(out: str | Path, *, fp16: bool = False, int8: bool = False) -> Artifacts:
+    """The artifacts ``-o`` names: NAME.onnx (or NAME.fp16.onnx with --fp16, NAME.int8.onnx with --int8)."""
+    tag = precision_tag(out)
+    if tag is None:
+        raise StageError(f"-o {out}: ONNX models are named NAME.onnx")
+    if (tag == "fp16" and not fp16) or (tag == "int8" and not int8):
+        raise StageError(f"-o {out}: that is the name of the {tag} model; give the FP32 name NAME.onnx "
+                         f"(--{tag} writes NAME.{tag}.onnx beside it)")
+    return artifacts(out)
 
 
-def save_model(model: onnx.ModelProto, out: Path) -> None:
-    from revive.runtime.files import write_atomic
-
-    write_atomic(out, model.SerializeToString())
-
-
-def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, opset: int = DEFAULT_OPSET,
-                      max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
-    """Checkpoint -> FP32 ONNX at ``out`` (and, with ``fp16``, the FP16 twin at ``out``)."""
+def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, int8: Int8Options | None = None,
+                      opset: int = DEFAULT_OPSET, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, ModelCard]:
+    """Checkpoint -> NAME.onnx (FP32), plus NAME.fp16.onnx and NAME.int8.onnx when asked; the cards by path."""
+    names = output_artifacts(out, fp16=fp16, int8=int8 is not None)
     graph, fields = graph_from_checkpoint(ckpt)
-    return _export(graph, fields, out, fp16=fp16, opset=opset, max_batch=max_batch)
+    return _export(graph, fields, names, fp16=fp16, int8=int8, opset=opset, max_batch=max_batch)
 
 
 def export_pipeline(restore_ckpt: str | Path, colorize_ckpt: str | Path, out: str | Path, *, fp16: bool = False,
-                    opset: int = DEFAULT_OPSET, max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
-    """Restorer + colorizer checkpoints -> one fused ``pipeline`` ONNX (FP16 as in ``export_checkpoint``)."""
+                    int8: Int8Options | None = None, opset: int = DEFAULT_OPSET,
+                    max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, ModelCard]:
+    """Restorer + colorizer checkpoints -> one fused ``pipeline`` ONNX (variants as in ``export_checkpoint``)."""
+    names = output_artifacts(out, fp16=fp16, int8=int8 is not None)
     graph, fields = pipeline_graph(restore_ckpt, colorize_ckpt)
-    return _export(graph, fields, out, fp16=fp16, opset=opset, max_batch=max_batch)
+    return _export(graph, fields, names, fp16=fp16, int8=int8, opset=opset, max_batch=max_batch)
 
 
-def _export(graph: torch.nn.Module, fields: dict, out: str | Path, *, fp16: bool, opset: int,
-            max_batch: int) -> ModelCard:
+def _export(graph: torch.nn.Module, fields: dict, names: Artifacts, *, fp16: bool, int8: Int8Options | None,
+            opset: int, max_batch: int) -> dict[str, ModelCard]:
     card = make_card(**fields, batch=batch_range(max_batch), precision="fp32", opset=opset)
-    out = Path(out)
-    if not fp16:
-        return export_graph(graph, card, out)
-    fp32_path = out.with_name(out.stem + ".fp32.onnx")
-    export_graph(graph, card, fp32_path)
-    return write_fp16(fp32_path, out)
+    model = onnx_model(graph, card)
+    written = {str(save_onnx(model, card, names.onnx())): card}
+    if fp16:
+        from revive.export.to_fp16 import to_fp16
 
+        half, half_card = to_fp16(model, card)
+        written[str(save_onnx(half, half_card, names.onnx("fp16")))] = half_card
+    if int8 is not None:
+        from revive.export.to_int8 import to_int8
 
-def write_fp16(fp32_path: str | Path, out: str | Path) -> ModelCard:
-    from revive.runtime.card import read_onnx_card
-
-    from revive.export.fp16 import convert_to_fp16
-
-    model = onnx.load(str(fp32_path))
-    card = read_onnx_card(model, fp32_path)
-    card = card.replace(precision="fp16")
-    half = convert_to_fp16(model)
-    set_card(half, card)
-    onnx.checker.check_model(half, full_check=True)
-    save_model(half, Path(out))
-    return card
-
-
-def default_output(ckpt: str | Path, fp16: bool) -> Path:
-    ckpt = Path(ckpt)
-    return ckpt.with_name(ckpt.stem + (".fp16.onnx" if fp16 else ".onnx"))
+        quantized, int8_card = to_int8(model, card, int8)
+        written[str(save_onnx(quantized, int8_card, names.onnx("int8")))] = int8_card
+    return written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,10 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", nargs="?", help="a revive checkpoint (.pt)")
     parser.add_argument("--pipeline", nargs=2, metavar=("RESTORE_CKPT", "COLORIZE_CKPT"),
                         help="fuse a restorer and a colorizer into one 'pipeline' graph (rgb, restored, mask)")
-    parser.add_argument("-o", "--output", help="output .onnx (default: beside the checkpoint)")
+    parser.add_argument("-o", "--output", help="the FP32 model NAME.onnx (default: beside the checkpoint, named "
+                                               "after it); variants go beside it as NAME.fp16.onnx, NAME.int8.onnx")
     parser.add_argument("--fp16", action="store_true",
-                        help="write an FP16 model (networks in FP16, I/O and colour maths unchanged); "
-                             "the FP32 model is written beside it as NAME.fp32.onnx")
+                        help="also write NAME.fp16.onnx (networks in FP16, I/O and colour maths unchanged)")
+    group = parser.add_argument_group("INT8 (export/to_int8.py)")
+    group.add_argument("--int8", action="store_true",
+                       help="also write NAME.int8.onnx: QDQ INT8 networks calibrated on real images "
+                            "(uint8 I/O and colour maths in FP32)")
+    group.add_argument("--calibration", default="sample", metavar="sample|DIR",
+                       help="calibration images: the built-in sample photos or a folder (default %(default)s)")
+    group.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
+                       help="how many calibration images (default %(default)s)")
+    group.add_argument("--int8-symmetric", action="store_true",
+                       help="int8 activations with zero point 0, the form TensorRT's explicit INT8 takes "
+                            "(default: uint8 activations, faster on ONNX Runtime's CPU provider)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
     parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
                         help="largest batch the graph accepts (default %(default)s)")
@@ -207,27 +217,28 @@ def main(argv: list[str] | None = None) -> int:
         return report("to_onnx", ExportError("give one checkpoint, or --pipeline RESTORE_CKPT COLORIZE_CKPT"))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quiet_exporter_logs()
+    int8 = Int8Options(calibration=args.calibration, images=args.calibration_images,
+                       symmetric=args.int8_symmetric) if args.int8 else None
     try:
         if args.max_batch < 1:
             raise ExportError(f"--max-batch {args.max_batch}: must be at least 1")
         sources = list(args.pipeline) if args.pipeline else [args.checkpoint]
         if args.pipeline:
             restore, colorize = args.pipeline
-            out = Path(args.output) if args.output else Path(colorize).with_name(
-                "pipeline" + (".fp16.onnx" if args.fp16 else ".onnx"))
+            out = Path(args.output) if args.output else Path(colorize).with_name("pipeline.onnx")
         else:
-            out = Path(args.output) if args.output else default_output(args.checkpoint, args.fp16)
-        check_outputs([out, out.with_name(out.stem + ".fp32.onnx")] if args.fp16 else [out], sources)
+            out = Path(args.output) if args.output else artifacts(args.checkpoint).onnx()
+        names = output_artifacts(out, fp16=args.fp16, int8=int8 is not None)
+        precisions = ["fp32"] + (["fp16"] if args.fp16 else []) + (["int8"] if int8 is not None else [])
+        check_outputs([names.onnx(p) for p in precisions], sources)
         if args.pipeline:
-            card = export_pipeline(restore, colorize, out, fp16=args.fp16, opset=args.opset,
-                                   max_batch=args.max_batch)
+            export_pipeline(restore, colorize, out, fp16=args.fp16, int8=int8, opset=args.opset,
+                            max_batch=args.max_batch)
         else:
-            card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, opset=args.opset,
-                                     max_batch=args.max_batch)
+            export_checkpoint(args.checkpoint, out, fp16=args.fp16, int8=int8, opset=args.opset,
+                              max_batch=args.max_batch)
     except UserError as exc:
         return report("to_onnx", exc)
-    log.info("wrote %s (%s %s, %s, batch %d..%d)", out, card.task, card.architecture, card.precision,
-             card.batch["min"], card.batch["max"])
     return 0
 
 

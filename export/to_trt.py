@@ -31,11 +31,16 @@ from revive.runtime.files import clash, write_atomic
 from revive.export.trt_build import BuildError, Profile, TensorRTMissing, built_precision, cache_key, \
     cached_engine_matches, engine_card, output_paths, parse_workspace, validate_opt_level, validate_profile
 from revive.export.trt_verify import DEFAULT_THRESHOLD_DB
+from revive.export.formats import ExportFormat, register
 
 __all__ = ["BuildOptions", "PreparedOnnx", "build_parser", "export_engine", "main", "prepare_onnx"]
 
 log = logging.getLogger("revive.export.to_trt")
 DEFAULT_WORKSPACE = "4GiB"
+
+register(ExportFormat(key="tensorrt", title="TensorRT engine", precision="fp16", path=lambda a: a.engine,
+                      module="revive.export.to_trt", command="python export/to_trt.py CKPT|NAME.onnx",
+                      runs_on="TensorRT >= 10.12 on the GPU it was built on (+ NAME.card.json beside it)"))
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,12 @@ class PreparedOnnx:
 
 
 def _to_fp16(fp32: Path, fp16: Path) -> ModelCard:
-    from revive.export.to_onnx import write_fp16
+    from revive.export.to_fp16 import write_fp16
 
     try:
         return write_fp16(fp32, fp16)
-    except ValueError as exc:  # the converter's refusal (a graph not exported by to_onnx.py)
-        raise BuildError(f"{fp32}: cannot convert to FP16: {exc}") from None
+    except ValueError as exc:  # StageError: not a revive FP32 model, or the converter's refusal
+        raise BuildError(str(exc)) from None
 
 
 def prepare_onnx(source: Path | None, pipeline: tuple[Path, Path] | None, fp32_out: Path, fp16_out: Path,

@@ -195,19 +195,16 @@ def built_precision(layer_dtypes: Counter | dict[str, int]) -> str:
 
 def output_paths(output: str | Path | None, source: str | Path) -> tuple[Path, Path, Path]:
     """(NAME.engine, NAME.onnx for the FP32 model, NAME.fp16.onnx) from ``-o`` or the source's name."""
+    from revive.export.naming import artifacts
+
     if output:
         engine = Path(output)
         if engine.suffix not in (".engine", ".plan"):
             raise BuildError(f"-o {output}: the engine file must end in .engine or .plan")
     else:
-        src = Path(source)
-        if src.suffix == ".onnx":
-            stem = src.name.removesuffix(".onnx").removesuffix(".fp16").removesuffix(".fp32")
-        else:
-            stem = src.stem
-        engine = src.with_name(stem + ".engine")
-    base = engine.with_suffix("")
-    return engine, base.with_name(base.name + ".onnx"), base.with_name(base.name + ".fp16.onnx")
+        engine = artifacts(source).engine
+    names = artifacts(engine)
+    return engine, names.onnx(), names.onnx("fp16")
 
 
 def engine_card(onnx_card: ModelCard, *, profile: Profile, precision: str, build: dict[str, Any]) -> ModelCard:

@@ -35,7 +35,7 @@ CARD_VERSION = 1
 CARD_KEY = "revive.card"
 TASKS = ("restore", "colorize", "pipeline")
 COLOR_SPACES = ("rgb", "lab")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 # The batch a model is tuned for (its card's "opt") and runs at unless told otherwise: large enough to
 # fill a GPU with a 256-px U-Net, small enough for the host to keep up.
 DEFAULT_BATCH_SIZE = 32

@@ -35,6 +35,7 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_checkpoints, tmp_path_factory) -> dict[str, Path]:
     """FP32 ONNX per colour space, plus ``lab_fp16``, all with dynamic batch 1..8."""
+    from revive.export.to_fp16 import write_fp16
     from revive.export.to_onnx import export_checkpoint
 
     folder = tmp_path_factory.mktemp("onnx")
@@ -43,5 +44,5 @@ def tiny_onnx(tiny_checkpoints, tmp_path_factory) -> dict[str, Path]:
         models[cs] = folder / f"tiny_{cs}.onnx"
         export_checkpoint(ckpt, models[cs], max_batch=8)
     models["lab_fp16"] = folder / "tiny_lab.fp16.onnx"
-    export_checkpoint(tiny_checkpoints["lab"], models["lab_fp16"], fp16=True, max_batch=8)
+    write_fp16(models["lab"], models["lab_fp16"])
     return models

@@ -22,7 +22,7 @@ def test_round_trip_through_json():
 @pytest.mark.parametrize("changes, words", [
     ({"task": "denoise"}, "task 'denoise'"),
     ({"color_space": "hsv"}, "color_space"),
-    ({"precision": "int8"}, "precision"),
+    ({"precision": "int4"}, "precision"),
     ({"batch": {"min": 4, "opt": 2, "max": 8}}, "batch range"),
     ({"task": "pipeline"}, "'restored' and 'mask'"),
     ({"version": 9}, "card version 9"),

@@ -64,7 +64,7 @@ def test_wrapper_nodes_stay_fp32(tiny_onnx):
 
 @pytest.mark.parametrize("color_space", ["lab", "rgb"])
 def test_fp16_matches_fp32_on_cpu_within_one_level(tiny_onnx, tiny_checkpoints, tmp_path, color_space):
-    from revive.export.to_onnx import write_fp16
+    from revive.export.to_fp16 import write_fp16
 
     half_path = tiny_onnx["lab_fp16"] if color_space == "lab" else tmp_path / "rgb.fp16.onnx"
     if color_space == "rgb":

@@ -31,7 +31,7 @@ def make_restore_onnx(path: Path, size: int = SIZE, *, max_batch: int = 8) -> Pa
     from onnx import TensorProto, helper, numpy_helper
 
     from revive.export.cards import make_card
-    from revive.export.to_onnx import set_card
+    from revive.export.cards import set_card
 
     mask = np.zeros((1, 1, size, size), np.float32)
     mask[..., : size // 2] = 255.0
