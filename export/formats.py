@@ -80,7 +80,9 @@ def markdown_table(name: str = "NAME") -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the format table (markdown)."""
     del argv
-    print(markdown_table())
+    from revive.export import formats  # the registry the stages fill (not __main__'s copy under python -m)
+
+    print(formats.markdown_table())
     return 0
 
 

@@ -53,7 +53,8 @@ def load_fp32(path: str | Path) -> tuple[onnx.ModelProto, ModelCard]:
     except CardError as exc:
         raise StageError(str(exc)) from None
     if card.precision != "fp32":
-        raise StageError(f"{path}: a {card.precision} model; this stage starts from the FP32 model NAME.onnx")
+        raise StageError(f"{path}: its card says precision {card.precision}; this stage starts from the "
+                         "FP32 model NAME.onnx")
     return model, card
 
 

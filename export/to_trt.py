@@ -39,7 +39,7 @@ log = logging.getLogger("revive.export.to_trt")
 DEFAULT_WORKSPACE = "4GiB"
 
 register(ExportFormat(key="tensorrt", title="TensorRT engine", precision="fp16", path=lambda a: a.engine,
-                      module="revive.export.to_trt", command="python export/to_trt.py CKPT|NAME.onnx",
+                      module="revive.export.to_trt", command="python export/to_trt.py NAME.onnx",
                       runs_on="TensorRT >= 10.12 on the GPU it was built on (+ NAME.card.json beside it)"))
 
 
