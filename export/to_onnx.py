@@ -148,8 +148,8 @@ def output_artifacts(out: str | Path, *, fp16: bool = False, int8: bool = False)
 
 
 def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, int8: Int8Options | None = None,
-                      opset: int = DEFAULT_OPSET, max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, ModelCard]:
-    """Checkpoint -> NAME.onnx (FP32), plus NAME.fp16.onnx and NAME.int8.onnx when asked; the cards by path."""
+                      opset: int = DEFAULT_OPSET, max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
+    """Checkpoint -> NAME.onnx (FP32), plus NAME.fp16.onnx and NAME.int8.onnx when asked; the FP32 card."""
     names = output_artifacts(out, fp16=fp16, int8=int8 is not None)
     graph, fields = graph_from_checkpoint(ckpt)
     return _export(graph, fields, names, fp16=fp16, int8=int8, opset=opset, max_batch=max_batch)
@@ -157,7 +157,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, fp16: bool = False, 
 
 def export_pipeline(restore_ckpt: str | Path, colorize_ckpt: str | Path, out: str | Path, *, fp16: bool = False,
                     int8: Int8Options | None = None, opset: int = DEFAULT_OPSET,
-                    max_batch: int = DEFAULT_MAX_BATCH) -> dict[str, ModelCard]:
+                    max_batch: int = DEFAULT_MAX_BATCH) -> ModelCard:
     """Restorer + colorizer checkpoints -> one fused ``pipeline`` ONNX (variants as in ``export_checkpoint``)."""
     names = output_artifacts(out, fp16=fp16, int8=int8 is not None)
     graph, fields = pipeline_graph(restore_ckpt, colorize_ckpt)
@@ -165,21 +165,26 @@ def export_pipeline(restore_ckpt: str | Path, colorize_ckpt: str | Path, out: st
 
 
 def _export(graph: torch.nn.Module, fields: dict, names: Artifacts, *, fp16: bool, int8: Int8Options | None,
-            opset: int, max_batch: int) -> dict[str, ModelCard]:
+            opset: int, max_batch: int) -> ModelCard:
     card = make_card(**fields, batch=batch_range(max_batch), precision="fp32", opset=opset)
     model = onnx_model(graph, card)
-    written = {str(save_onnx(model, card, names.onnx())): card}
+    _wrote(save_onnx(model, card, names.onnx()), card)
     if fp16:
         from revive.export.to_fp16 import to_fp16
 
         half, half_card = to_fp16(model, card)
-        written[str(save_onnx(half, half_card, names.onnx("fp16")))] = half_card
+        _wrote(save_onnx(half, half_card, names.onnx("fp16")), half_card)
     if int8 is not None:
         from revive.export.to_int8 import to_int8
 
         quantized, int8_card = to_int8(model, card, int8)
-        written[str(save_onnx(quantized, int8_card, names.onnx("int8")))] = int8_card
-    return written
+        _wrote(save_onnx(quantized, int8_card, names.onnx("int8")), int8_card)
+    return card
+
+
+def _wrote(path: Path, card: ModelCard) -> None:
+    log.info("wrote %s (%s %s, %s, batch %d..%d)", path, card.task, card.architecture, card.precision,
+             card.batch["min"], card.batch["max"])
 
 
 def build_parser() -> argparse.ArgumentParser:
