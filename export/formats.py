@@ -69,10 +69,10 @@ def export_formats() -> dict[str, ExportFormat]:
 
 
 def markdown_table(name: str = "NAME") -> str:
-    example = artifacts(Path(name + ".pt"))
     lines = ["| format | writes | precision | stage | runs on |", "|---|---|---|---|---|"]
+    example = artifacts(Path(name + ".pt"))
     for fmt in export_formats().values():
-        lines.append(f"| {fmt.title} | `{fmt.path(example).name}` | {fmt.precision or '-'} | `{fmt.command}` "
+        lines.append(f"| {fmt.title} | `{fmt.path(example)}` | {fmt.precision or '-'} | `{fmt.command}` "
                      f"| {fmt.runs_on} |")
     return "\n".join(lines)
 

@@ -33,6 +33,8 @@ from revive.runtime.backends import BackendError
 from revive.runtime.card import CardError, ModelCard, read_card
 from revive.runtime.files import write_atomic
 
+from revive.export.formats import ExportFormat, register
+
 __all__ = ["build_parser", "ensemble_config", "main", "model_config", "parse_config", "write_repository"]
 
 log = logging.getLogger("revive.export.to_triton")
@@ -40,6 +42,12 @@ log = logging.getLogger("revive.export.to_triton")
 PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".engine": ("tensorrt_plan", "model.plan"),
              ".plan": ("tensorrt_plan", "model.plan")}
 KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
+
+# The repository goes where -o says, one folder per model (NAME = the card's task unless --names).
+register(ExportFormat(key="triton", title="Triton model repository", precision=None,
+                      path=lambda a: Path("REPO") / "TASK" / "1" / "model.{onnx,plan}", module="revive.export.to_triton",
+                      command="python export/to_triton.py MODEL... -o REPO",
+                      runs_on="Triton Inference Server; revive-serve"))
 
 
 class RepositoryError(ValueError):
