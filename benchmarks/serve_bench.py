@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ServeBenchOptions", "run_serve_bench", "stable_windows"]
+__all__ = ["ServeBenchOptions", "free_ports", "run_serve_bench", "stable_windows"]
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -58,7 +58,8 @@ def stable_windows(throughputs: list[float], tolerance: float) -> bool:
     return mean > 0 and all(abs(t - mean) <= tolerance * mean for t in last)
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago (the server binds them next)."""
     sockets = [socket.socket() for _ in range(count)]
     try:
         for s in sockets:
@@ -73,7 +74,7 @@ class _Server:
     """``revive-serve`` in a subprocess; stopped with SIGTERM like a service manager would."""
 
     def __init__(self, model: Path, opts: ServeBenchOptions, log_path: Path) -> None:
-        self.http, self.grpc, self.metrics = _free_ports(3)
+        self.http, self.grpc, self.metrics = free_ports(3)
         argv = [sys.executable, "-m", "revive.runtime.serve.cli", "--engine", str(model), "--host", HOST,
                 "--http-port", str(self.http), "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics),
                 "--max-batch", str(opts.max_batch), "--max-queue-delay-us", str(opts.delay_us),

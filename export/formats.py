@@ -11,17 +11,23 @@ call ``register(...)`` at its top level, and add ``"revive.export.to_NAME"`` to
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from revive.runtime.errors import UserError
+from revive.runtime.card import ModelCard
+from revive.runtime.errors import UserError, parse_args, report
 
-from revive.export.naming import Artifacts, artifacts
+from revive.export.naming import Artifacts, artifacts, precision_tag
 
-__all__ = ["FORMATS", "STAGE_MODULES", "ExportFormat", "StageError", "export_formats", "main", "register"]
+__all__ = ["FORMATS", "STAGE_MODULES", "ExportFormat", "StageError", "export_formats", "main", "register",
+           "run_stage"]
+
+log = logging.getLogger(__name__)
 
 STAGE_MODULES = (
     "revive.export.to_onnx",
@@ -75,6 +81,25 @@ def markdown_table(name: str = "NAME") -> str:
         lines.append(f"| {fmt.title} | `{fmt.path(example)}` | {fmt.precision or '-'} | `{fmt.command}` "
                      f"| {fmt.runs_on} |")
     return "\n".join(lines)
+
+
+def run_stage(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None, tag: str,
+              write: Callable[[argparse.Namespace, Path], ModelCard]) -> int:
+    """The ``main`` of a one-model stage (NAME.onnx -> NAME.TAG.onnx): parse, name the output by the
+    naming rule, ``write(args, out)``, and turn user errors into one line and exit 2."""
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = args.output or artifacts(args.onnx).onnx(tag)
+    if precision_tag(out) not in (tag, None):
+        return report(prog, StageError(f"-o {out}: name the {tag.upper()} model NAME.{tag}.onnx"))
+    try:
+        card = write(args, out)
+    except UserError as exc:
+        return report(prog, exc)
+    log.info("wrote %s (%s %s, %s)", out, card.task, card.architecture, card.precision)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,8 @@ import onnx
 from revive.runtime.card import CardError, ModelCard, read_onnx_card
 
 from revive.export.cards import save_onnx
-from revive.export.formats import ExportFormat, StageError, register
-from revive.export.naming import artifacts, precision_tag
+from revive.export.formats import ExportFormat, StageError, register, run_stage
+from revive.export.naming import artifacts
 
 __all__ = ["load_fp32", "main", "to_fp16", "write_fp16"]
 
@@ -80,19 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = args.output or artifacts(args.onnx).onnx("fp16")
-    if precision_tag(out) not in ("fp16", None):
-        print(f"to_fp16: -o {out}: name the FP16 model NAME.fp16.onnx", file=sys.stderr)
-        return 2
-    try:
-        card = write_fp16(args.onnx, out)
-    except StageError as exc:
-        print(f"to_fp16: {exc}", file=sys.stderr)
-        return 2
-    log.info("wrote %s (%s %s, fp16)", out, card.task, card.architecture)
-    return 0
+    return run_stage("to_fp16", build_parser(), argv, "fp16", lambda args, out: write_fp16(args.onnx, out))
 
 
 if __name__ == "__main__":

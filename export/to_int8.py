@@ -25,8 +25,8 @@ import onnx
 from revive.runtime.card import ModelCard
 
 from revive.export.cards import save_onnx
-from revive.export.formats import ExportFormat, StageError, register
-from revive.export.naming import artifacts, precision_tag
+from revive.export.formats import ExportFormat, StageError, register, run_stage
+from revive.export.naming import artifacts
 
 __all__ = ["DEFAULT_CALIBRATION_IMAGES", "Int8Options", "calibration_images", "main", "to_int8", "write_int8"]
 
@@ -144,21 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = args.output or artifacts(args.onnx).onnx("int8")
-    if precision_tag(out) not in ("int8", None):
-        print(f"to_int8: -o {out}: name the INT8 model NAME.int8.onnx", file=sys.stderr)
-        return 2
-    options = Int8Options(calibration=args.calibration, images=args.calibration_images, symmetric=args.symmetric)
-    try:
-        card = write_int8(args.onnx, out, options)
-    except StageError as exc:
-        print(f"to_int8: {exc}", file=sys.stderr)
-        return 2
-    log.info("wrote %s (%s %s, int8, activations %s)", out, card.task, card.architecture,
-             card.build["quantization"]["activations"])
-    return 0
+    def write(args: argparse.Namespace, out: Path) -> ModelCard:
+        options = Int8Options(calibration=args.calibration, images=args.calibration_images,
+                              symmetric=args.symmetric)
+        return write_int8(args.onnx, out, options)
+
+    return run_stage("to_int8", build_parser(), argv, "int8", write)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from revive.benchmarks.serve_bench import free_ports
+
 from .conftest import pixels
 
 pytest.importorskip("pytriton", reason="the serve extra (pip install 'revive[serve]') is not installed")
@@ -31,17 +32,6 @@ HOST = "127.0.0.1"
 STARTUP_S = 120
 CLIENT_TIMEOUT_S = 60.0
 THREADS, ROUNDS = 8, 3  # 8 threads x 3 rounds x 5 images = 120 requests
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class Server:
