@@ -46,3 +46,43 @@ def tiny_onnx(tiny_checkpoints, tmp_path_factory) -> dict[str, Path]:
     models["lab_fp16"] = folder / "tiny_lab.fp16.onnx"
     write_fp16(models["lab"], models["lab_fp16"])
     return models
+
+
+@pytest.fixture(scope="module")
+def no_onednn():
+    """As revive-train does on the CPU (train/two_stage.py: cpu_convolutions): ~30x faster U-Net steps.
+
+    Modules that train or export the two-stage U-Nets ask for it with
+    ``pytestmark = pytest.mark.usefixtures("no_onednn")``; the rest keep torch's default.
+    """
+    import torch
+
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    yield
+    torch.backends.mkldnn.enabled = before
+
+
+@pytest.fixture(scope="session")
+def two_stage_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """A tiny restorer and colorizer checkpoint (tests/tiny_unets.py)."""
+    from tiny_unets import make_checkpoint
+
+    folder = tmp_path_factory.mktemp("two_stage_ckpt")
+    return {"restore": make_checkpoint(folder / "restore.pt", "restore"),
+            "colorize": make_checkpoint(folder / "colorize.pt", "colorize", "rgb", seed=1)}
+
+
+@pytest.fixture(scope="session")
+def two_stage_onnx(two_stage_checkpoints, tmp_path_factory) -> dict[str, Path]:
+    """restore.onnx, colorize.onnx and the fused pipeline.onnx, dynamic batch 1..4."""
+    from revive.export.to_onnx import export_checkpoint, export_pipeline
+
+    folder = tmp_path_factory.mktemp("two_stage_onnx")
+    ck = two_stage_checkpoints
+    out = {"restore": folder / "restore.onnx", "colorize": folder / "colorize.onnx",
+           "pipeline": folder / "pipeline.onnx"}
+    export_checkpoint(ck["restore"], out["restore"], max_batch=4)
+    export_checkpoint(ck["colorize"], out["colorize"], max_batch=4)
+    export_pipeline(ck["restore"], ck["colorize"], out["pipeline"], max_batch=4)
+    return out

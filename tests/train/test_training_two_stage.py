@@ -4,6 +4,7 @@ import json
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from revive.train import cli
@@ -15,7 +16,9 @@ from revive.train.loop import Precision
 from revive.train.models import create_model, list_models
 from revive.train.restore_data import RestoreDataset
 
-from .conftest import DECODER, SIZE
+from tiny_unets import DECODER, SIZE
+
+pytestmark = pytest.mark.usefixtures("no_onednn")
 
 STEPS = 4
 TRAIN_SIZE = SIZE

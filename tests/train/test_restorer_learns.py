@@ -23,6 +23,8 @@ from revive.train.loop import Precision
 from revive.train.restore_data import RestoreDataset
 from revive.train.restore_task import RestoreOptions, RestoreTask
 
+pytestmark = pytest.mark.usefixtures("no_onednn")
+
 STEPS, BATCH, SIZE = 40, 8, 64
 IOU_FLOOR = 0.12
 

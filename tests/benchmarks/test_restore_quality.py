@@ -11,6 +11,8 @@ from revive.benchmarks.cli import main as bench
 from revive.runtime import metrics
 from revive.train.csv_data import MASK_THRESHOLD
 
+pytestmark = pytest.mark.usefixtures("no_onednn")
+
 
 def test_threshold_is_the_csv_pair_rule():
     assert restore_quality.MASK_THRESHOLD == MASK_THRESHOLD

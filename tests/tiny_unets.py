@@ -1,10 +1,12 @@
-"""Tiny two-stage fixtures: EfficientNet-B3 U-Nets with slim decoders at 64 x 64, made by the tests."""
+"""Tiny two-stage models: EfficientNet-B3 U-Nets with slim decoders at 64 x 64, made by the tests.
+
+Shared by tests/train (training, rebuilding) and tests/export (graphs, parity); the session
+fixtures that build them live in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 SIZE = 64
 DECODER = (32, 16, 16, 8, 8)  # slim decoder: the encoder stays the real EfficientNet-B3
@@ -41,36 +43,3 @@ def make_checkpoint(path: Path, stage: str, color_space: str = "rgb", seed: int 
         net.eval()
     save_checkpoint(path, net, {**task.config(), "train": {}, "metrics": {}})
     return path
-
-
-@pytest.fixture(autouse=True, scope="package")
-def _no_onednn():
-    """As revive-train does on the CPU (train/two_stage.py: cpu_convolutions): ~30x faster steps here."""
-    import torch
-
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = before
-
-
-@pytest.fixture(scope="session")
-def two_stage_checkpoints(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("two_stage_ckpt")
-    return {"restore": make_checkpoint(folder / "restore.pt", "restore"),
-            "colorize": make_checkpoint(folder / "colorize.pt", "colorize", "rgb", seed=1)}
-
-
-@pytest.fixture(scope="session")
-def two_stage_onnx(two_stage_checkpoints, tmp_path_factory) -> dict[str, Path]:
-    """restore.onnx, colorize.onnx and the fused pipeline.onnx, dynamic batch 1..4."""
-    from revive.export.to_onnx import export_checkpoint, export_pipeline
-
-    folder = tmp_path_factory.mktemp("two_stage_onnx")
-    ck = two_stage_checkpoints
-    out = {"restore": folder / "restore.onnx", "colorize": folder / "colorize.onnx",
-           "pipeline": folder / "pipeline.onnx"}
-    export_checkpoint(ck["restore"], out["restore"], max_batch=4)
-    export_checkpoint(ck["colorize"], out["colorize"], max_batch=4)
-    export_pipeline(ck["restore"], ck["colorize"], out["pipeline"], max_batch=4)
-    return out

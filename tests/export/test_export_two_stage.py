@@ -10,7 +10,9 @@ from revive.export.to_onnx import graph_from_checkpoint, pipeline_graph
 from revive.runtime.backends import open_backend
 from revive.runtime.card import read_card
 
-from .conftest import SIZE
+from tiny_unets import SIZE
+
+pytestmark = pytest.mark.usefixtures("no_onednn")
 
 
 def _batch(n, seed=0):
