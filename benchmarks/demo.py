@@ -209,6 +209,7 @@ def run_two_stage(out: Path, truths: dict[str, np.ndarray], steps: TwoStageSteps
                   seed: int) -> tuple[list[dict], dict]:
     from revive.export.to_onnx import export_pipeline
     from revive.runtime.layout import LayoutOptions
+    from revive.train.checkpoint import best_or_last
     from revive.train.cli import main as revive_train
 
     folder, timings = out / "two_stage", {}
@@ -222,14 +223,14 @@ def run_two_stage(out: Path, truths: dict[str, np.ndarray], steps: TwoStageSteps
     with _timed(timings, "two_stage_colorize_train"):
         code = revive_train(["colorize", *common, *COLORIZE_ENCODER, "--mode", "lab", "--batch-size", "8",
                              "--max-steps", str(steps.colorize), "--lr", "1e-3", "--colorize-input", "restored",
-                             "--restorer",
-                             str(_best(folder / "run" / "restore")), "--out", str(folder / "run" / "colorize")])
+                             "--restorer", str(best_or_last(folder / "run" / "restore")),
+                             "--out", str(folder / "run" / "colorize")])
     if code:
         raise SystemExit(f"demo: colorizer training failed (exit {code})")
     pipeline = folder / "pipeline.onnx"
     with _timed(timings, "two_stage_export"):
-        export_pipeline(_best(folder / "run" / "restore"), _best(folder / "run" / "colorize"), pipeline,
-                        max_batch=16)
+        export_pipeline(best_or_last(folder / "run" / "restore"), best_or_last(folder / "run" / "colorize"),
+                        pipeline, max_batch=16)
     masks = write_damaged(truths, folder, seed, TWO_STAGE_SIZE)
     with _timed(timings, "two_stage_runtime_infer"):
         # The fused graph restores the whole picture at its S x S (tile="off"; tiled restoration takes the two
@@ -252,10 +253,6 @@ def _verdict_line(v: dict) -> str:
     return (f"mean over the held-out photos: mask IoU {v['mask_iou']:.2f} (bar 0.5), damaged-region SSIM "
             f"{v['ssim_damaged_input']:.3f} -> {v['ssim_damaged_output']:.3f}, PSNR {v['psnr_damaged_input']:.1f} -> "
             f"{v['psnr_damaged_output']:.1f} dB: {'restores' if v['passed'] else 'BELOW THE BAR'}")
-
-
-def _best(run: Path) -> Path:
-    return run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
 
 
 def _table(rows: list[dict]) -> str:

@@ -44,7 +44,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any],
                     state: dict[str, Any] | None = None) -> None:
     """Write atomically: an interrupted save never leaves a truncated checkpoint behind."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
-               "model": _unwrap(model).state_dict(), "state": state or {}}
+               "model": unwrap(model).state_dict(), "state": state or {}}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_atomic(Path(path), buffer.getvalue())
@@ -129,7 +129,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
     """The bare module under DistributedDataParallel or torch.compile wrappers."""
     model = getattr(model, "module", model)
     return getattr(model, "_orig_mod", model)
+
+
+def best_or_last(run_dir: str | Path) -> Path:
+    """The checkpoint a finished run hands on: ``best.pt`` (best validation), else ``last.pt``.
+
+    A run without validation (or stopped before its first) writes only ``last.pt``.
+    """
+    run_dir = Path(run_dir)
+    return run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, Item
+from .items import DataError, Item
 
 __all__ = ["GT_COLUMNS", "ID_COLUMNS", "INPUT_COLUMNS", "MASK_THRESHOLD", "derive_mask", "discover_csv"]
 

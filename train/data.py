@@ -18,16 +18,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from revive.runtime.color import rgb_to_gray
-from revive.runtime.errors import UsageError, UserError, describe
+from revive.runtime.errors import UsageError, describe
 from revive.runtime.inputs import DEFAULT_EXTS
 
+from .csv_data import discover_csv
+from .items import DataError, Item
 from .sample import SAMPLE_PHOTOS, sample_crops, sample_photo
 
 __all__ = ["IMAGE_EXTENSIONS", "DataError", "Item", "discover", "kfold_items", "load_item", "readable_images",
@@ -38,23 +39,6 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = DEFAULT_EXTS  # the runtime reads every one of them
 
 
-class DataError(UserError, ValueError):
-    """A data source is missing, empty, or laid out in a way revive does not read."""
-
-
-@dataclass(frozen=True)
-class Item:
-    """One example's source. ``key`` is stable across machines (relative path or sample id)."""
-
-    key: str
-    group: str
-    color: str = ""  # colour image path
-    gray: str = ""  # paired grayscale (or damaged) input path; '' = derive from colour
-    photo: str = ""  # built-in sample photo name
-    crop: tuple[int, int, int] | None = None  # (top, left, side) for sample crops
-    damaged: bool = False  # ``gray`` is an already-damaged input (CSV pairs): no synthetic damage on top
-
-
 def discover(data: str | Path) -> list[Item]:
     """All examples of a data source, in a stable order."""
     if str(data) == "sample":
@@ -62,8 +46,6 @@ def discover(data: str | Path) -> list[Item]:
                 for p in SAMPLE_PHOTOS for i, c in enumerate(sample_crops(p))]
     root = Path(data)
     if root.suffix.lower() == ".csv":
-        from .csv_data import discover_csv
-
         return discover_csv(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (use 'sample' for the built-in set)")

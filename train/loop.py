@@ -27,7 +27,7 @@ from revive.runtime.card import DEFAULT_BATCH_SIZE
 from revive.runtime.system import cpu_count
 from revive.runtime.errors import UsageError
 
-from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, unwrap
 from .datasets import EpochSampler
 from .distributed import World, reduce_sums
 from .history import write_history
@@ -127,12 +127,6 @@ class TrainTask:
                 value = value.contiguous(memory_format=self.memory_format)
             out[key] = value
         return out
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The bare network under DistributedDataParallel and torch.compile wrappers."""
-    module = getattr(module, "module", module)
-    return getattr(module, "_orig_mod", module)
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, opts: LoopOptions):

@@ -24,7 +24,7 @@ import torch
 from revive.runtime.errors import UsageError
 from revive.runtime.files import write_atomic
 
-from .checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
+from .checkpoint import CheckpointError, best_or_last, build_model, file_sha256, load_checkpoint
 from .colorize_task import ColorizeOptions, ColorizeTask
 from .damage import DEFAULT_KINDS
 from .data import Item, kfold_items, split_items
@@ -51,11 +51,6 @@ def _datasets(train: list[Item], val: list[Item], size: int, color_space: str, s
               damage_kinds: tuple[str, ...]):
     return (RestoreDataset(train, size, color_space, train=True, seed=seed, damage_kinds=damage_kinds),
             RestoreDataset(val, size, color_space, train=False, seed=seed, damage_kinds=damage_kinds))
-
-
-def _best_or_last(out_dir: str | Path) -> Path:
-    out_dir = Path(out_dir)
-    return out_dir / "best.pt" if (out_dir / "best.pt").is_file() else out_dir / "last.pt"
 
 
 def load_restorer(path: str | Path, image_size: int | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -99,7 +94,7 @@ def train_two_stage(train: list[Item], val: list[Item], ropts: RestoreOptions, c
                          "--resume OUT/<stage>/last.pt")
     out = Path(loop.out_dir)
     restore_row = train_restore(train, val, ropts, replace(loop, out_dir=str(out / "restore")), world)
-    restorer_ckpt = _best_or_last(out / "restore")
+    restorer_ckpt = best_or_last(out / "restore")
     log.info("restorer done (%s); colorizer input: %s", restorer_ckpt, copts.colorize_input)
     color_row = train_colorize(train, val, copts, replace(loop, out_dir=str(out / "colorize")), world,
                                restorer_ckpt, ropts.damage_kinds)
