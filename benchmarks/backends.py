@@ -26,13 +26,13 @@ name                    precision  what runs
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from revive.runtime.backends.base import Backend
 
-__all__ = ["BACKENDS", "BackendSpec", "Models", "Unavailable", "open_named", "parse_names"]
+__all__ = ["BACKENDS", "BackendSpec", "Models", "Unavailable", "for_each_backend", "open_named", "parse_names"]
 
 log = logging.getLogger(__name__)
 
@@ -233,3 +233,27 @@ def open_named(name: str, models: Models) -> tuple[Backend, str]:
         log.exception("%s could not be opened", name)
         raise Unavailable(f"{type(exc).__name__}: {exc}") from None
     return backend, spec.precision(models)
+
+
+def for_each_backend(names: tuple[str, ...] | list[str], models: Models, out: dict[str, dict],
+                     after_close: Callable[[str], None] | None = None) -> Iterator[tuple[str, Backend, str]]:
+    """Each named backend opened in turn, as ``(name, backend, precision)``, closed when the caller moves on.
+
+    One that cannot open here is recorded in ``out[name]`` as skipped, with the reason, and
+    the loop goes on: every benchmark reports the backends it could not run rather than
+    stopping at the first. ``after_close(name)`` runs once the backend is closed (torch
+    backends free their cached GPU memory there).
+    """
+    for name in names:
+        try:
+            backend, precision = open_named(name, models)
+        except Unavailable as exc:
+            log.warning("%s: skipped (%s)", name, exc)
+            out[name] = {"status": "skipped", "reason": str(exc)}
+            continue
+        try:
+            yield name, backend, precision
+        finally:
+            backend.close()
+            if after_close is not None:
+                after_close(name)

@@ -21,7 +21,7 @@ import numpy as np
 
 from revive.runtime.layout import LayoutOptions
 
-from .backends import Models, Unavailable, open_named
+from .backends import Models, for_each_backend
 
 __all__ = ["run_files_bench", "time_files"]
 
@@ -68,17 +68,8 @@ def run_files_bench(models: Models, names: tuple[str, ...], folder: Path | None,
             folder = tmp / "inputs"
             make_inputs(folder, count, size)
         out: dict[str, Any] = {}
-        for name in names:
-            try:
-                backend, precision = open_named(name, models)
-            except Unavailable as exc:
-                log.warning("%s: skipped (%s)", name, exc)
-                out[name] = {"status": "skipped", "reason": str(exc)}
-                continue
-            try:
-                r = time_files(backend, folder, tmp / "out", batch, workers, inflight, layout)
-            finally:
-                backend.close()
+        for name, backend, precision in for_each_backend(names, models, out):
+            r = time_files(backend, folder, tmp / "out", batch, workers, inflight, layout)
             out[name] = {"status": "ok", "precision": precision, "providers": backend.providers, **r}
             log.info("%-14s %8.2f images/s, %8.1f tiles/s, %7.2f Mpx/s (%d images, %.2f s)", name,
                      r["images_per_s"] or 0, r["tiles_per_s"], r["mpx_per_s"], r["images"], r["wall_s"])

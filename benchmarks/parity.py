@@ -35,7 +35,7 @@ import numpy as np
 
 from revive.runtime import metrics
 
-from .backends import Models, Unavailable, open_named
+from .backends import Models, for_each_backend
 
 __all__ = ["Thresholds", "compare_outputs", "load_truth", "run_parity", "truth_metrics"]
 
@@ -155,17 +155,8 @@ def run_parity(models: Models, names: list[str], data: str, count: int, batch_si
                  "damaged_region": "synthetic damage mask" if damaged else "n/a (colorize model: clean input)"},
         "thresholds": asdict(thresholds), "backends": {}}
     ref_backend.close()
-    for name in names:
-        try:
-            backend, precision = open_named(name, models)
-        except Unavailable as exc:
-            log.warning("%s: skipped (%s)", name, exc)
-            result["backends"][name] = {"status": "skipped", "reason": str(exc)}
-            continue
-        try:
-            outs = run_batches(backend, truth.inputs, batch_size)
-        finally:
-            backend.close()
+    for name, backend, precision in for_each_backend(names, models, result["backends"]):
+        outs = run_batches(backend, truth.inputs, batch_size)
         entry: dict[str, Any] = {"status": "ok", "precision": precision, "providers": backend.providers,
                                  "min_psnr_db": thresholds.min_psnr(precision), "roles": {}}
         problems = []

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BACKENDS, Models, Unavailable, open_named
+from .backends import BACKENDS, Models, for_each_backend
 from .flops import tflops
 
 __all__ = ["SpeedOptions", "latency_stats", "measure", "run_speed"]
@@ -148,16 +148,9 @@ def run_speed(models: Models, opts: SpeedOptions, flops_per_image: int | None) -
     """Every requested backend over every batch size: ``{"backends": {name: ...}}``."""
     cuda = models.cuda
     out: dict[str, Any] = {}
-    for name in opts.backends:
-        entry: dict[str, Any] = {"status": "ok"}
-        try:
-            backend, precision = open_named(name, models)
-        except Unavailable as exc:
-            log.warning("%s: skipped (%s)", name, exc)
-            out[name] = {"status": "skipped", "reason": str(exc)}
-            continue
-        entry.update(precision=precision, providers=backend.providers, model=backend.path.name,
-                     results=[])
+    for name, backend, precision in for_each_backend(opts.backends, models, out, after_close=_release):
+        entry: dict[str, Any] = {"status": "ok", "precision": precision, "providers": backend.providers,
+                                 "model": backend.path.name, "results": []}
         on_gpu = BACKENDS[name].device == "cuda" or (BACKENDS[name].device == "auto" and cuda)
         try:
             for batch in opts.batches:
@@ -171,9 +164,6 @@ def run_speed(models: Models, opts: SpeedOptions, flops_per_image: int | None) -
             entry = {"status": "skipped", "reason": f"failed while running: {type(exc).__name__}: "
                                                      f"{str(exc).splitlines()[0] if str(exc) else ''}",
                      "results": entry["results"]}
-        finally:
-            backend.close()
-            _release(name)
         out[name] = entry
     return {"backends": out}
 

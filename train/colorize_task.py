@@ -32,8 +32,9 @@ from .color_torch import gray_to_lightness
 from .encoding import CHANNELS, decode_output
 from .loop import Precision, TrainTask, unwrap
 from .models import create_model
-from .models.smp_unet import DEFAULT_DECODER, DEFAULT_ENCODER, restore_outputs
+from .models.smp_unet import restore_outputs
 from .restore_task import check_image_size, net_init, ssim_terms
+from .unet_options import UNetTaskOptions
 
 __all__ = ["ColorizeOptions", "ColorizeTask", "encode_gray"]
 
@@ -45,17 +46,8 @@ def encode_gray(gray255: torch.Tensor, color_space: str) -> torch.Tensor:
 
 
 @dataclass
-class ColorizeOptions:
+class ColorizeOptions(UNetTaskOptions):
     color_space: str = "rgb"
-    image_size: int = 256
-    encoder: str = DEFAULT_ENCODER
-    encoder_weights: str | None = "imagenet"
-    decoder_channels: tuple[int, ...] = DEFAULT_DECODER
-    gan_weight: float = 0.0
-    ndf: int = 64
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    score_weights: metrics.ScoreWeights = field(default_factory=metrics.ScoreWeights)
     colorize_input: str = "clean"  # clean | restored (needs a restorer)
     restorer_info: dict[str, Any] = field(default_factory=dict)  # provenance for the config
 

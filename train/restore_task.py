@@ -21,7 +21,7 @@ The best checkpoint is the one with the highest ``val_score``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -35,28 +35,20 @@ from . import adversarial
 from .damage import DEFAULT_KINDS
 from .loop import Precision, TrainTask, unwrap
 from .models import create_model
-from .models.smp_unet import DEFAULT_DECODER, DEFAULT_ENCODER, restore_outputs
+from .models.smp_unet import restore_outputs
+from .unet_options import UNetTaskOptions
 
 __all__ = ["RestoreOptions", "RestoreTask", "check_image_size", "net_init", "soft_dice_loss", "ssim_terms"]
 
 
 @dataclass
-class RestoreOptions:
-    image_size: int = 256
-    encoder: str = DEFAULT_ENCODER
-    encoder_weights: str | None = "imagenet"
-    decoder_channels: tuple[int, ...] = DEFAULT_DECODER
+class RestoreOptions(UNetTaskOptions):
     hole_weight: float = 6.0
     mask_weight: float = 1.0
     mask_pos_weight: float = 1.0  # BCE weight of a damaged pixel (undamaged pixels weigh 1)
     dice_weight: float = 0.0  # weight of the soft Dice loss on the mask probability
     mask_prior: float | None = None  # start the mask head at this damaged share (None: smp's init, logit ~0)
     damage_kinds: tuple[str, ...] = DEFAULT_KINDS  # train/damage.py
-    gan_weight: float = 0.0
-    ndf: int = 64
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    score_weights: metrics.ScoreWeights = field(default_factory=metrics.ScoreWeights)
 
 
 def check_image_size(size: int) -> None:

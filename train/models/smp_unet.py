@@ -13,8 +13,8 @@ Ronneberger et al., "U-Net" (MICCAI 2015) with Tan & Le's EfficientNet-B3
   RGB or ab/110 in [-1, 1] (tanh).
 
 Encoder weights: ``encoder_weights="imagenet"`` loads smp's ImageNet weights when
-they are in the Hugging Face cache or the hub answers within a few seconds (one
-attempt; smp's own loader retries for ~20 s offline); otherwise the encoder stays
+they are in the Hugging Face cache or the hub answers within a few seconds
+(train/models/hub_weights.py); otherwise the encoder stays
 randomly initialised and the log says so. A path to a ``.safetensors``/``.pth``
 file of the encoder's state dict also works. For one input channel the RGB stem
 filters are summed, as smp does. Checkpoints always record
@@ -26,9 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -36,6 +34,7 @@ from torch import nn
 from revive.runtime.errors import UserError, describe
 
 from ._registry import register_model
+from .hub_weights import hub_file
 
 __all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights",
            "restore_outputs", "smp_unet_colorizer", "smp_unet_restorer"]
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_ENCODER = "efficientnet-b3"
 DEFAULT_DECODER = (256, 128, 64, 32, 16)
 MASK_THRESHOLD_U8 = 128  # mask >= 128 (probability >= ~0.5) takes the reconstruction
-_HUB_TIMEOUT_S = 3.0
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 
@@ -128,7 +126,7 @@ def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channel
         log.info("encoder %s initialised from %s", name, path)
         return True
     else:
-        source = _hub_file(name, weights)
+        source = hub_file(name, weights)
         if source is None:
             return False
     try:
@@ -158,41 +156,6 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
         return load_file(str(path), device="cpu")
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _hub_file(name: str, weights: str) -> Path | None:
-    """smp's weight file from the local Hugging Face cache, else one quick download attempt."""
-    from huggingface_hub import hf_hub_download
-    from segmentation_models_pytorch.encoders import encoders
-
-    settings = encoders.get(name, {}).get("pretrained_settings", {}).get(weights)
-    if settings is None:
-        log.warning("encoder %s has no %r weights: random initialisation", name, weights)
-        return None
-    args = dict(repo_id=settings["repo_id"], filename="model.safetensors", revision=settings["revision"])
-    try:
-        return Path(hf_hub_download(**args, local_files_only=True))
-    except Exception:  # not cached
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or not _hub_reachable():
-        log.warning("encoder %s: %s weights are not cached and the Hugging Face hub is unreachable: "
-                    "random initialisation (pass --encoder-weights FILE or pre-fill the HF cache)", name, weights)
-        return None
-    try:
-        return Path(hf_hub_download(**args, etag_timeout=_HUB_TIMEOUT_S))
-    except Exception as exc:
-        log.warning("encoder %s: downloading %s weights failed (%s): random initialisation", name, weights, exc)
-        return None
-
-
-def _hub_reachable() -> bool:
-    """One TCP connect with a short timeout: the hub client itself retries for ~20 s when offline."""
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=_HUB_TIMEOUT_S).close()
-        return True
-    except OSError:
-        return False
 
 
 @register_model
