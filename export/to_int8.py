@@ -28,7 +28,8 @@ from revive.export.cards import save_onnx
 from revive.export.formats import ExportFormat, StageError, register, run_stage
 from revive.export.naming import artifacts
 
-__all__ = ["DEFAULT_CALIBRATION_IMAGES", "Int8Options", "calibration_images", "main", "to_int8", "write_int8"]
+__all__ = ["DEFAULT_CALIBRATION_IMAGES", "Int8Options", "add_int8_options", "calibration_images", "int8_options", "main",
+           "to_int8", "write_int8"]
 
 log = logging.getLogger(__name__)
 DEFAULT_CALIBRATION_IMAGES = 32
@@ -129,27 +130,34 @@ def write_int8(fp32_path: str | Path, out: str | Path | None = None, options: In
     return int8_card
 
 
+def add_int8_options(group: argparse._ActionsContainer, symmetric_flag: str) -> None:
+    """The calibration flags, shared by this stage and ``to_onnx.py --int8`` (whose symmetric flag is
+    ``--int8-symmetric``); ``int8_options`` reads them back."""
+    group.add_argument("--calibration", default="sample", metavar="sample|DIR",
+                       help="calibration images: the built-in sample photos or a folder (default %(default)s)")
+    group.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
+                       help="how many calibration images (default %(default)s)")
+    group.add_argument(symmetric_flag, dest="int8_symmetric", action="store_true",
+                       help="int8 activations with zero point 0, the form TensorRT's explicit INT8 takes "
+                            "(default: uint8 activations, faster on ONNX Runtime's CPU provider)")
+
+
+def int8_options(args: argparse.Namespace) -> Int8Options:
+    return Int8Options(calibration=args.calibration, images=args.calibration_images,
+                       symmetric=args.int8_symmetric)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="to_int8", description=__doc__.splitlines()[0])
     parser.add_argument("onnx", type=Path, help="an FP32 ONNX model exported by to_onnx.py (NAME.onnx)")
     parser.add_argument("-o", "--output", type=Path, help="output (default NAME.int8.onnx beside the input)")
-    parser.add_argument("--calibration", default="sample", metavar="sample|DIR",
-                        help="calibration images: the built-in sample photos or a folder (default %(default)s)")
-    parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
-                        help="how many calibration images (default %(default)s)")
-    parser.add_argument("--symmetric", action="store_true",
-                        help="int8 activations with zero point 0, the form TensorRT's explicit INT8 takes "
-                             "(default: uint8 activations, faster on ONNX Runtime's CPU provider)")
+    add_int8_options(parser, "--symmetric")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    def write(args: argparse.Namespace, out: Path) -> ModelCard:
-        options = Int8Options(calibration=args.calibration, images=args.calibration_images,
-                              symmetric=args.symmetric)
-        return write_int8(args.onnx, out, options)
-
-    return run_stage("to_int8", build_parser(), argv, "int8", write)
+    return run_stage("to_int8", build_parser(), argv, "int8",
+                     lambda args, out: write_int8(args.onnx, out, int8_options(args)))
 
 
 if __name__ == "__main__":

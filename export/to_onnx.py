@@ -30,7 +30,7 @@ from revive.export.cards import batch_range, make_card, save_onnx
 from revive.export.formats import ExportFormat, StageError, register
 from revive.export.graph import ColorizeGraph, PipelineGraph, RestoreGraph
 from revive.export.naming import Artifacts, artifacts, precision_tag
-from revive.export.to_int8 import DEFAULT_CALIBRATION_IMAGES, Int8Options
+from revive.export.to_int8 import Int8Options, add_int8_options, int8_options
 
 __all__ = ["DEFAULT_OPSET", "ExportError", "check_outputs", "export_checkpoint", "export_graph", "export_pipeline",
            "main", "onnx_model", "output_artifacts", "pipeline_graph"]
@@ -200,13 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--int8", action="store_true",
                        help="also write NAME.int8.onnx: QDQ INT8 networks calibrated on real images "
                             "(uint8 I/O and colour maths in FP32)")
-    group.add_argument("--calibration", default="sample", metavar="sample|DIR",
-                       help="calibration images: the built-in sample photos or a folder (default %(default)s)")
-    group.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
-                       help="how many calibration images (default %(default)s)")
-    group.add_argument("--int8-symmetric", action="store_true",
-                       help="int8 activations with zero point 0, the form TensorRT's explicit INT8 takes "
-                            "(default: uint8 activations, faster on ONNX Runtime's CPU provider)")
+    add_int8_options(group, "--int8-symmetric")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
     parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
                         help="largest batch the graph accepts (default %(default)s)")
@@ -222,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return report("to_onnx", ExportError("give one checkpoint, or --pipeline RESTORE_CKPT COLORIZE_CKPT"))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quiet_exporter_logs()
-    int8 = Int8Options(calibration=args.calibration, images=args.calibration_images,
-                       symmetric=args.int8_symmetric) if args.int8 else None
+    int8 = int8_options(args) if args.int8 else None
     try:
         if args.max_batch < 1:
             raise ExportError(f"--max-batch {args.max_batch}: must be at least 1")
