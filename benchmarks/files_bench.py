@@ -22,6 +22,7 @@ import numpy as np
 from revive.runtime.layout import LayoutOptions
 
 from .backends import Models, for_each_backend
+from .sample_inputs import inputs_or_sample
 
 __all__ = ["run_files_bench", "time_files"]
 
@@ -59,14 +60,9 @@ def run_files_bench(models: Models, names: tuple[str, ...], folder: Path | None,
                     layout: LayoutOptions | None = None) -> dict[str, Any]:
     """``size``: (width, height) of the synthetic inputs made when no ``folder`` is given."""
     layout = layout or LayoutOptions()
-    source = str(folder) if folder is not None else f"{count} gray PNGs from scikit-image photos, {size[0]}x{size[1]}"
     with tempfile.TemporaryDirectory(prefix="revive-bench-files.") as tmp:
         tmp = Path(tmp)
-        if folder is None:
-            from .sample_inputs import make_inputs
-
-            folder = tmp / "inputs"
-            make_inputs(folder, count, size)
+        folder, source = inputs_or_sample(folder, count, size, tmp)
         out: dict[str, Any] = {}
         for name, backend, precision in for_each_backend(names, models, out):
             r = time_files(backend, folder, tmp / "out", batch, workers, inflight, layout)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .sample_inputs import inputs_or_sample
+
 __all__ = ["run_ray_bench"]
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,9 @@ def run_ray_bench(model: Path, folder: Path | None, count: int, image_size: int,
                   repeats: int) -> dict[str, Any]:
     import ray
 
-    source = str(folder) if folder is not None else f"{count} gray PNGs from scikit-image photos, {image_size} px"
     with tempfile.TemporaryDirectory(prefix="revive-bench-ray.") as tmp:
         tmp = Path(tmp)
-        if folder is None:
-            from .sample_inputs import make_inputs
-
-            folder = tmp / "inputs"
-            make_inputs(folder, count, image_size)
+        folder, source = inputs_or_sample(folder, count, image_size, tmp)
         images = sum(1 for p in folder.rglob("*") if p.is_file())
         common = ["--engine", str(model), str(folder), "--batch-size", str(batch), "--workers", str(workers)]
         ray_flags = ["--ray-workers", "1"]

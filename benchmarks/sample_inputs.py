@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["make_inputs"]
+__all__ = ["inputs_or_sample", "make_inputs"]
+
+
+def inputs_or_sample(folder: Path | None, count: int, size: int | tuple[int, int],
+                     scratch: Path) -> tuple[Path, str]:
+    """The benchmark's input folder and how to describe it: ``folder`` as given, or ``count`` sample PNGs
+    of ``size`` made in ``scratch/inputs``."""
+    if folder is not None:
+        return folder, str(folder)
+    shown = f"{size} px" if isinstance(size, int) else f"{size[0]}x{size[1]}"
+    made = scratch / "inputs"
+    make_inputs(made, count, size)
+    return made, f"{count} gray PNGs from scikit-image photos, {shown}"
 
 
 def make_inputs(folder: Path, count: int, size: int | tuple[int, int]) -> list[Path]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .sample_inputs import inputs_or_sample
+
 __all__ = ["ServeBenchOptions", "free_ports", "run_serve_bench", "stable_windows"]
 
 log = logging.getLogger(__name__)
@@ -192,14 +194,9 @@ def run_serve_bench(model: Path, folder: Path | None, count: int, image_size: in
 
     from .files_bench import time_files
 
-    source = str(folder) if folder is not None else f"{count} gray PNGs from scikit-image photos, {image_size} px"
     with tempfile.TemporaryDirectory(prefix="revive-bench-serve.") as tmp:
         tmp = Path(tmp)
-        if folder is None:
-            from .sample_inputs import make_inputs
-
-            folder = tmp / "inputs"
-            make_inputs(folder, count, image_size)
+        folder, source = inputs_or_sample(folder, count, image_size, tmp)
         from revive.runtime.inputs import DEFAULT_EXTS, find_inputs
 
         images = [src.read_bytes() for src, _ in find_inputs([folder], DEFAULT_EXTS)]
