@@ -48,14 +48,15 @@ MAX_SIDE = 640  # held-out photos are shrunk to this long side to keep the demo 
 # The two-stage part: settings chosen by benchmarks/restore_experiments.py (results in
 # benchmarks/results/cpu-2core/restorer_experiments.md) to learn within the CPU budget.
 TWO_STAGE_SIZE = 64
-RESTORE_ENCODER = ("--encoder", "resnet18", "--decoder-channels", "64,32,32,16,16")
+RESTORE_ENCODER = ("--encoder", "resnet18", "--decoder-channels", "64,32,16")  # 3 encoder stages
 COLORIZE_ENCODER = ("--encoder", "efficientnet-b3")
-RESTORE_RECIPE = ("--lr", "1e-3", "--dice-weight", "1", "--mask-prior", "0.05")
+RESTORE_RECIPE = ("--lr", "1e-3", "--dice-weight", "1", "--mask-prior", "0.05", "--mask-weight", "3", "--augment",
+                  "--bn-recal", "8", "--val-every", "10")
 
 
 @dataclass(frozen=True)
 class TwoStageSteps:
-    restore: int = 1000
+    restore: int = 1500
     colorize: int = 60
 
 

@@ -10,7 +10,16 @@ mask IoU (predicted mask >= 0.5), the mean mask probability on damaged and on
 clean pixels, damaged-region SSIM of the composite against the clean gray (and
 of the damaged input, the baseline), and the process CPU seconds (user + sys)
 the experiment took. One experiment changes one thing against ``baseline``
-(the settings the demo used when the restorer learned nothing).
+(the settings the demo used when the restorer learned nothing). Each row also
+scores crops of the *training* photos with validation damage
+(``train_photos_mask_iou``): the gap to the held-out score is what the restorer
+fails to carry over to pictures it never saw.
+
+Keys beyond the loss and network ones: ``beta1`` (Adam), ``schedule``
+(``constant`` or ``cosine`` over the run), ``bn_recal`` (BatchNorm statistics
+recomputed over N fresh training batches before scoring, train/batch_norm.py),
+``augment`` (rotations, mirrorings and gamma of the training views,
+train/restore_data.py); the length of ``decoder`` sets the encoder depth.
 
 Rows are appended to ``benchmarks/results/<machine>/restorer_experiments.json``;
 the markdown there is the record with the conclusions.
@@ -38,7 +47,8 @@ log = logging.getLogger("revive.restore_experiments")
 # Settings of the demo's two-stage run before issue #11 (60 steps at 128 px there).
 BASELINE = {"encoder": "efficientnet-b3", "decoder": "256,128,64,32,16", "lr": 1e-3, "mask_pos_weight": 1.0,
             "dice_weight": 0.0,
-            "mask_prior": None, "hole_weight": 6.0, "mask_weight": 1.0, "damage": "polygons"}
+            "mask_prior": None, "hole_weight": 6.0, "mask_weight": 1.0, "damage": "polygons", "beta1": 0.5,
+            "schedule": "constant", "bn_recal": 0, "augment": 0}
 
 # name -> what it changes against BASELINE (one thing at a time, then combinations of the winners).
 EXPERIMENTS: dict[str, dict] = {
@@ -82,15 +92,23 @@ def run_experiment(name: str, overrides: dict, steps: int, size: int, batch: int
     train_items, val_items = split_items(discover("sample"), 0.15, seed)
     val_items = val_items[::max(1, len(val_items) // val_images)][:val_images]
     kinds = tuple(settings["damage"].split(","))
-    train_set = RestoreDataset(train_items, size, "rgb", train=True, seed=seed, damage_kinds=kinds)
+    train_set = RestoreDataset(train_items, size, "rgb", train=True, seed=seed, damage_kinds=kinds,
+                               augment=bool(settings["augment"]))
     val_set = RestoreDataset(val_items, size, "rgb", train=False, seed=seed, damage_kinds=kinds)
+    # The same number of crops of the training photos, with validation damage: the generalisation gap.
+    seen_set = RestoreDataset(train_items[::max(1, len(train_items) // val_images)][:val_images], size, "rgb",
+                              train=False, seed=seed, damage_kinds=kinds)
     torch.manual_seed(seed)
     opts = RestoreOptions(image_size=size, encoder=settings["encoder"], encoder_weights=None, lr=settings["lr"],
                           decoder_channels=tuple(int(c) for c in settings["decoder"].split(",")),
                           hole_weight=settings["hole_weight"], mask_weight=settings["mask_weight"],
                           mask_pos_weight=settings["mask_pos_weight"], dice_weight=settings["dice_weight"],
-                          mask_prior=settings["mask_prior"])
+                          mask_prior=settings["mask_prior"], betas=(settings["beta1"], 0.999))
     task = RestoreTask(opts)
+    if settings["schedule"] == "cosine":  # the rate follows half a cosine to 0 over the run, stepped every step
+        schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=steps) for o in task.optimizers.values()]
+    else:
+        schedulers = []
     precision = Precision("off", torch.device("cpu"))
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     order = np.random.default_rng(seed).permutation(len(train_set) * (1 + steps * batch // len(train_set)))
@@ -99,6 +117,8 @@ def run_experiment(name: str, overrides: dict, steps: int, size: int, batch: int
     for step in range(steps):
         keys = [(int(i) % len(train_set), int(i) // len(train_set)) for i in order[step * batch:(step + 1) * batch]]
         losses = task.train_step(_stack([train_set[k] for k in keys]), precision)
+        for scheduler in schedulers:
+            scheduler.step()
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             t = _cpu_seconds()
             point = score(task, val_set)
@@ -108,11 +128,19 @@ def run_experiment(name: str, overrides: dict, steps: int, size: int, batch: int
             log.info("  %s step %d: mask IoU %.3f (train-mode BN %.3f), damaged SSIM %.3f", name, step + 1,
                      point["mask_iou"], point["train_mode_mask_iou"], point["ssim_damaged"])
             scoring_cpu += _cpu_seconds() - t
+    if settings["bn_recal"]:
+        from revive.train.batch_norm import recalibrate_batch_norm
+
+        picks = np.random.default_rng(seed + 1).integers(0, len(train_set), int(settings["bn_recal"]) * batch)
+        batches = [_stack([train_set[(int(i), steps + j)] for j, i in enumerate(picks[b * batch:(b + 1) * batch])])
+                   for b in range(int(settings["bn_recal"]))]
+        recalibrate_batch_norm(task.nets["restorer"], [b["input"] for b in batches])
     train_cpu, train_wall = _cpu_seconds() - cpu0 - scoring_cpu, time.perf_counter() - wall0
     row = {"name": name, **{k: v for k, v in settings.items()}, "steps": steps, "image_size": size,
            "batch": batch, "val_images": len(val_set), "train_cpu_s": train_cpu, "train_wall_s": train_wall,
            **{f"last_{k}": float(v) for k, v in losses.items()}, "curve": curve}
     row.update(score(task, val_set))
+    row["train_photos_mask_iou"] = score(task, seen_set)["mask_iou"]
     return row
 
 
@@ -178,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             if key not in BASELINE:
                 parser.error(f"--set {pair}: unknown key; choose from {', '.join(BASELINE)}")
             overrides[key] = type(BASELINE[key] if BASELINE[key] is not None else 0.0)(value) \
-                if key not in ("encoder", "damage", "decoder") else value
+                if key not in ("encoder", "damage", "decoder", "schedule") else value
         todo = {"+".join(args.set): overrides}
     else:
         names = args.only.split(",") if args.only else list(EXPERIMENTS)
@@ -197,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(path.read_text()) if path.is_file() else []
         path.write_text(json.dumps(rows + [row], indent=1))
         log.info("%-24s mask IoU %.3f  p(damage) %.3f  p(clean) %.3f  [train-mode BN: IoU %.3f, %.3f / %.3f]  "
-                 "damaged SSIM %.3f (input %.3f)  cpu %.0f s  wall %.0f s", name, row["mask_iou"],
+                 "damaged SSIM %.3f (input %.3f)  train photos IoU %.3f  cpu %.0f s  wall %.0f s", name, row["mask_iou"],
                  row["prob_on_damage"], row["prob_on_clean"], row["train_mode_mask_iou"],
                  row["train_mode_prob_on_damage"], row["train_mode_prob_on_clean"], row["ssim_damaged"],
-                 row["ssim_damaged_input"], row["train_cpu_s"], row["train_wall_s"])
+                 row["ssim_damaged_input"], row["train_photos_mask_iou"], row["train_cpu_s"], row["train_wall_s"])
     return 0
 
 

@@ -52,6 +52,11 @@ def add_loop_options(parser: argparse.ArgumentParser, default_batch: int = DEFAU
     g.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out folder that holds an earlier run, replacing its checkpoints "
                         "(without it, such a folder is refused)")
+    g.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="validate every N epochs and after the last (best.pt is chosen among those; default 1)")
+    g.add_argument("--bn-recal", type=int, default=0, metavar="N",
+                   help="before each validation and checkpoint, recompute the BatchNorm statistics of the trained "
+                        "network over the epoch's last N batches (0: off; the restorer and colorizer support it)")
 
 
 def loop_options(args: argparse.Namespace, family: str):
@@ -64,7 +69,8 @@ def loop_options(args: argparse.Namespace, family: str):
                        lr_schedule=args.lr_schedule, cycle_epochs=args.cycle_epochs, batch_size=args.batch_size,
                        max_steps=args.max_steps, seed=args.seed, amp=args.amp, channels_last=args.channels_last,
                        compile=args.compile, workers=args.workers, sync_bn=args.sync_bn, resume=args.resume,
-                       overwrite=args.overwrite)
+                       overwrite=args.overwrite, bn_recal=args.bn_recal,
+                       val_every=args.val_every)
 
 
 def run_pix2pix(args: argparse.Namespace) -> int:
@@ -113,8 +119,8 @@ def _channels(text: str) -> tuple[int, ...]:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 5 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give five decoder widths, e.g. 256,128,64,32,16")
+    if not 3 <= len(values) <= 5 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three to five decoder widths, e.g. 256,128,64,32,16")
     return values
 
 
@@ -140,7 +146,8 @@ def add_two_stage_options(p: argparse.ArgumentParser, stage: str) -> None:
                    help="'imagenet' (loaded when cached or downloadable, else random, said in the log), "
                         "'none', or a .safetensors/.pth file of encoder weights")
     g.add_argument("--decoder-channels", type=_channels, default=DEFAULT_DECODER,
-                   help="U-Net decoder widths, comma-separated (5 values)")
+                   help="U-Net decoder widths, comma-separated, one per encoder stage: 5 values use the whole "
+                        "encoder, 3 or 4 stop it after that many stages (cheaper; the demo's restorer uses 3)")
     g.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (betas 0.5, 0.999)")
     g.add_argument("--ndf", type=int, default=64, help="PatchGAN base filters (only with a GAN weight > 0)")
     if stage in ("restore", "two-stage"):
@@ -153,6 +160,9 @@ def add_two_stage_options(p: argparse.ArgumentParser, stage: str) -> None:
                        help="weight of the soft Dice loss on the damage mask (0 = off)")
         g.add_argument("--mask-prior", type=float, default=RestoreOptions.mask_prior, metavar="P",
                        help="start the mask head at damage probability P (e.g. 0.05) instead of 0.5")
+        g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=RestoreOptions.augment,
+                       help="train the restorer on rotated, mirrored and gamma-shifted views (default on; "
+                            "train/restore_data.py)")
         g.add_argument("--gan-restore", type=float, default=0.0, metavar="W",
                        help="weight of the adversarial inpainting loss (0 = off)")
     if stage in ("colorize", "two-stage"):
@@ -195,7 +205,8 @@ def run_two_stage_family(args: argparse.Namespace) -> int:
     if stage in ("restore", "two-stage"):
         ropts = RestoreOptions(**common, hole_weight=args.hole_weight, mask_weight=args.mask_weight,
                                mask_pos_weight=args.mask_pos_weight, dice_weight=args.dice_weight,
-                               mask_prior=args.mask_prior, damage_kinds=args.damage, gan_weight=args.gan_restore)
+                               mask_prior=args.mask_prior, damage_kinds=args.damage, gan_weight=args.gan_restore,
+                               augment=args.augment)
     if stage in ("colorize", "two-stage"):
         copts = ColorizeOptions(**common, color_space=args.mode, gan_weight=args.gan_color,
                                 colorize_input=args.colorize_input)

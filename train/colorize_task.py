@@ -79,13 +79,15 @@ class ColorizeTask(TrainTask):
         self.restorer.to(self.device)
         return restore_outputs(self.restorer(batch["input"]).float(), batch["damaged"].float())[0]
 
+    @torch.no_grad()
+    def primary_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.opts.colorize_input == "restored":
+            return encode_gray(self.restored_gray(batch), self.opts.color_space)
+        return batch["clean_input"]
+
     def train_step(self, batch: dict[str, torch.Tensor], precision: Precision) -> dict[str, torch.Tensor]:
         C, opt = self.nets["colorizer"], self.optimizers["colorizer"]
-        if self.opts.colorize_input == "restored":
-            x = encode_gray(self.restored_gray(batch), self.opts.color_space)
-        else:
-            x = batch["clean_input"]
-        y = batch["target"]
+        x, y = self.primary_input(batch), batch["target"]
         with precision.autocast():
             fake = C(x)
         result = {}

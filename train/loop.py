@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from revive.runtime.card import DEFAULT_BATCH_SIZE
 from revive.runtime.system import cpu_count
 from revive.runtime.errors import UsageError
 
+from .batch_norm import recalibrate_batch_norm
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, unwrap
 from .datasets import EpochSampler
 from .distributed import World, reduce_sums
@@ -55,6 +57,8 @@ class LoopOptions:
     resume: str = ""
     overwrite: bool = False  # a fresh run may replace the checkpoints of an earlier run in out_dir
     val_batch_size: int = 0  # 0 = batch_size
+    bn_recal: int = 0  # before each validation, recompute BatchNorm statistics over the epoch's last N batches
+    val_every: int = 1  # validate (and choose best.pt) every N epochs and after the last one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +122,10 @@ class TrainTask:
     def config(self) -> dict[str, Any]:
         """Plain data that rebuilds the primary network (see train/checkpoint.py)."""
         raise NotImplementedError
+
+    def primary_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """What the primary network is fed for ``batch`` (None: the task cannot say, so no ``--bn-recal``)."""
+        return None
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {}
@@ -288,6 +296,7 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
              world.world_size, precision.mode,
              "channels-last" if task.memory_format == torch.channels_last else "contiguous")
     row: dict[str, Any] = history[-1] if history else {}
+    recent = _recal_buffer(task, opts)
     for epoch in range(epoch0, opts.epochs):
         if opts.max_steps and step >= opts.max_steps:
             break
@@ -299,8 +308,11 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{opts.epochs}", disable=not world.is_main,
                    leave=False, dynamic_ncols=True)
         for batch in bar:
-            losses = task.train_step(task.to_device(batch), precision)
+            batch = task.to_device(batch)
+            losses = task.train_step(batch, precision)
             precision.update()
+            if recent is not None:
+                recent.append(task.primary_input(batch).detach())
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             n_steps += 1
@@ -316,7 +328,12 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
                **{f"train_{k}": v / world.world_size for k, v in losses.items()},
                **{f"lr_{k}": opt.param_groups[0]["lr"] for k, opt in task.optimizers.items()},
                "images_per_s": images / seconds if seconds else 0.0}
-        if val_loader is not None:
+        last = epoch + 1 == opts.epochs or bool(opts.max_steps and step >= opts.max_steps)
+        validate = val_loader is not None and (last or (epoch + 1) % max(1, opts.val_every) == 0)
+        if recent and (validate or last):
+            with precision.autocast():
+                recalibrate_batch_norm(unwrap(task.nets[task.primary]), list(recent))
+        if validate:
             row.update(_validate(task, val_loader, world))
         history.append(row)
         score = row.get(task.best_metric, -math.inf)
@@ -332,6 +349,16 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
         if world.distributed:
             torch.distributed.barrier()
     return row
+
+
+def _recal_buffer(task: TrainTask, opts: LoopOptions) -> deque | None:
+    """The last ``--bn-recal`` inputs of the primary network, or None when off or the task cannot say."""
+    if opts.bn_recal <= 0:
+        return None
+    if type(task).primary_input is TrainTask.primary_input:
+        log.warning("--bn-recal ignored: the %s task does not say what its network is fed", task.primary)
+        return None
+    return deque(maxlen=opts.bn_recal)
 
 
 @torch.no_grad()

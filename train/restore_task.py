@@ -49,6 +49,7 @@ class RestoreOptions(UNetTaskOptions):
     dice_weight: float = 0.0  # weight of the soft Dice loss on the mask probability
     mask_prior: float | None = None  # start the mask head at this damaged share (None: smp's init, logit ~0)
     damage_kinds: tuple[str, ...] = DEFAULT_KINDS  # train/damage.py
+    augment: bool = True  # rotated, mirrored, gamma-shifted training views (train/restore_data.py)
 
 
 def check_image_size(size: int) -> None:
@@ -113,6 +114,9 @@ class RestoreTask(TrainTask):
             total = total + self.opts.dice_weight * losses["loss_dice"]
         return {**losses, "loss": total}
 
+    def primary_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["input"]
+
     def train_step(self, batch: dict[str, torch.Tensor], precision: Precision) -> dict[str, torch.Tensor]:
         R, opt = self.nets["restorer"], self.optimizers["restorer"]
         x = batch["input"]
@@ -158,6 +162,6 @@ class RestoreTask(TrainTask):
                 "loss": {"hole_weight": self.opts.hole_weight, "mask_weight": self.opts.mask_weight,
                          "mask_pos_weight": self.opts.mask_pos_weight, "dice_weight": self.opts.dice_weight,
                          "mask_prior": self.opts.mask_prior, "gan_weight": self.opts.gan_weight},
-                "damage": list(self.opts.damage_kinds),
+                "damage": list(self.opts.damage_kinds), "augment": self.opts.augment,
                 "score_weights": asdict(self.opts.score_weights),
                 "optimizer": {"name": "adam", "lr": self.opts.lr, "betas": list(self.opts.betas)}}

@@ -48,8 +48,9 @@ class Split:
 
 
 def _datasets(train: list[Item], val: list[Item], size: int, color_space: str, seed: int,
-              damage_kinds: tuple[str, ...]):
-    return (RestoreDataset(train, size, color_space, train=True, seed=seed, damage_kinds=damage_kinds),
+              damage_kinds: tuple[str, ...], augment: bool = False):
+    return (RestoreDataset(train, size, color_space, train=True, seed=seed, damage_kinds=damage_kinds,
+                           augment=augment),
             RestoreDataset(val, size, color_space, train=False, seed=seed, damage_kinds=damage_kinds))
 
 
@@ -70,7 +71,8 @@ def train_restore(train: list[Item], val: list[Item], ropts: RestoreOptions, loo
                   world: World) -> dict[str, Any]:
     torch.manual_seed(loop.seed)
     task = RestoreTask(ropts)
-    return fit(task, *_datasets(train, val, ropts.image_size, "rgb", loop.seed, ropts.damage_kinds), loop, world)
+    return fit(task, *_datasets(train, val, ropts.image_size, "rgb", loop.seed, ropts.damage_kinds, ropts.augment),
+               loop, world)
 
 
 def train_colorize(train: list[Item], val: list[Item], copts: ColorizeOptions, loop: LoopOptions, world: World,

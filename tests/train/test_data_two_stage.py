@@ -57,3 +57,37 @@ def test_csv_discovery_headers_paths_and_derived_mask(tmp_path):
     (tmp_path / "missing.csv").write_text("input,target\nin/zz.png,gt/a.png\n")
     with pytest.raises(DataError, match="do not exist"):
         discover_csv(tmp_path / "missing.csv")
+
+
+def test_augmented_view_is_a_rotation_or_mirroring_with_a_monotone_gamma():
+    import numpy as np
+
+    from revive.train.restore_data import augment_view
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (12, 12), dtype=np.uint8)
+    color = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    views = [np.rot90(a, k) for a in (color, color[::-1]) for k in range(4)]
+    grays = [np.rot90(a, k) for a in (gray, gray[::-1]) for k in range(4)]
+    seen = set()
+    for seed in range(40):
+        out_gray, out_color = augment_view(gray, color, np.random.default_rng(seed))
+        match = [i for i, v in enumerate(views) if np.array_equal(v, out_color)]
+        assert match, "colour is not one of the eight rotations and mirrorings"
+        order = np.argsort(grays[match[0]].ravel(), kind="stable")
+        assert np.all(np.diff(out_gray.ravel()[order].astype(int)) >= 0), "gray is not a monotone map of the view"
+        seen.add(match[0])
+    assert len(seen) == 8
+
+
+def test_augmented_examples_are_reproducible_and_fresh_per_epoch():
+    import torch
+
+    from revive.train.data import discover, split_items
+    from revive.train.restore_data import RestoreDataset
+
+    train, _ = split_items(discover("sample"), 0.15, 0)
+    a = RestoreDataset(train[:4], 64, "rgb", train=True, seed=3, augment=True)
+    b = RestoreDataset(train[:4], 64, "rgb", train=True, seed=3, augment=True)
+    assert all(torch.equal(a[(1, 2)][k], b[(1, 2)][k]) for k in ("input", "mask", "gray"))
+    assert not torch.equal(a[(1, 2)]["gray"], a[(1, 3)]["gray"])

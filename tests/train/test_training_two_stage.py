@@ -142,3 +142,27 @@ def test_encoder_weights_from_a_file_adapt_the_rgb_stem_to_one_channel(tmp_path)
     assert net.encoder_init.endswith("enc.safetensors")
     stem = net.unet.encoder.state_dict()["_conv_stem.weight"]
     torch.testing.assert_close(stem, rgb.state_dict()["_conv_stem.weight"].sum(1, keepdim=True))
+
+
+def test_cli_restore_validates_every_n_epochs_with_recalibrated_batch_norm(tmp_path):
+    """--val-every 2 over 3 epochs validates after epochs 2 and 3 (the last); --bn-recal leaves the saved
+    running statistics different from the ones training alone would have left; a 3-stage decoder trains."""
+    from PIL import Image
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(data / f"p{i}.png")
+    common = ["restore", "--data", str(data), "--image-size", "32", "--encoder", "resnet18",
+              "--decoder-channels", "16,8,8", "--encoder-weights", "none", "--batch-size", "2", "--epochs", "3", "--workers", "0", "--val-every", "2"]
+    assert cli.main([*common, "--bn-recal", "1", "--out", str(tmp_path / "recal")]) == 0
+    assert cli.main([*common, "--out", str(tmp_path / "plain")]) == 0
+    rows = json.loads((tmp_path / "recal" / "metrics.json").read_text())
+    assert ["val_score" in row for row in rows] == [False, True, True]
+    recal, plain = (load_checkpoint(tmp_path / run / "last.pt") for run in ("recal", "plain"))
+    assert recal["config"]["model_kwargs"]["decoder_channels"] == [16, 8, 8]
+    stats = [k for k in recal["model"] if k.endswith("running_mean")]
+    assert stats and any(not torch.equal(recal["model"][k], plain["model"][k]) for k in stats)
+    weights = [k for k in recal["model"] if "running_" not in k and "num_batches" not in k]
+    assert weights and all(torch.equal(recal["model"][k], plain["model"][k]) for k in weights)

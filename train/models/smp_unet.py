@@ -61,7 +61,8 @@ class SmpUnet(nn.Module):
 
         self.in_channels, self.out_channels, self.mask_channel = in_channels, out_channels, mask_channel
         self.unet = smp.Unet(encoder_name=encoder, encoder_weights=None, in_channels=in_channels,
-                             classes=out_channels + int(mask_channel), decoder_channels=tuple(decoder_channels))
+                             classes=out_channels + int(mask_channel), decoder_channels=tuple(decoder_channels),
+                             encoder_depth=len(decoder_channels))
         if hasattr(self.unet.encoder, "set_swish"):  # older smp: the memory-efficient swish cannot export
             self.unet.encoder.set_swish(memory_efficient=False)
         loaded = bool(encoder_weights) and load_encoder_weights(self.unet.encoder, encoder, encoder_weights,
