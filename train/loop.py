@@ -343,7 +343,7 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
             _save(out_dir / "last.pt", task, opts, schedulers, precision, epoch + 1, step, history, best)
             if improved:
                 _save(out_dir / "best.pt", task, opts, schedulers, precision, epoch + 1, step, history, best)
-            write_history(history, out_dir)
+            write_history(history, out_dir, plot=validate or last)  # the curves move with validation
             log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in row.items()
                                                            if isinstance(v, float)))
         if world.distributed:

@@ -54,3 +54,25 @@ def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(ValueError, match="choose one of: .*pix2pix_unet"):
         create_model("unet_9000")
     assert {"pix2pix_unet", "patchgan"} <= set(list_models())
+
+
+def test_a_shallow_unet_drops_the_encoder_stages_it_never_runs_and_still_loads_full_weights(tmp_path):
+    """3 decoder widths = 3 encoder stages: ResNet-18's layer3/layer4 are gone (0.9 M parameters, not 11.8 M),
+    the net runs, and weights saved from a whole ResNet-18 encoder still load into what is left."""
+    import segmentation_models_pytorch as smp
+
+    from revive.train.models.smp_unet import SmpUnet
+
+    full = smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=1, classes=2)
+    torch.save(full.encoder.state_dict(), tmp_path / "r18.pth")
+    shallow = SmpUnet(1, 1, True, "resnet18", (16, 8, 8), encoder_weights=str(tmp_path / "r18.pth"))
+    assert shallow.encoder_init == str(tmp_path / "r18.pth")
+    keys = set(shallow.unet.encoder.state_dict())
+    assert not any(k.startswith(("layer3.", "layer4.")) for k in keys) and "layer2.0.conv1.weight" in keys
+    assert torch.equal(shallow.unet.encoder.conv1.weight, full.encoder.conv1.weight)
+    assert sum(p.numel() for p in shallow.parameters()) < 1_000_000
+    assert shallow(torch.zeros(2, 1, 32, 32)).shape == (2, 2, 32, 32)
+    deep = SmpUnet(1, 1, True, "efficientnet-b0", (16, 8, 8, 8, 8))
+    whole = smp.Unet(encoder_name="efficientnet-b0", encoder_weights=None, in_channels=1, classes=2,
+                     decoder_channels=(16, 8, 8, 8, 8))
+    assert set(deep.unet.state_dict()) == set(whole.state_dict())  # full depth: every key, as before pruning

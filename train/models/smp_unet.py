@@ -36,7 +36,7 @@ from revive.runtime.errors import UserError, describe
 from ._registry import register_model
 from .hub_weights import hub_file
 
-__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights",
+__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights", "prune_unused_stages",
            "restore_outputs", "smp_unet_colorizer", "smp_unet_restorer"]
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,10 @@ class SmpUnet(nn.Module):
                              encoder_depth=len(decoder_channels))
         if hasattr(self.unet.encoder, "set_swish"):  # older smp: the memory-efficient swish cannot export
             self.unet.encoder.set_swish(memory_efficient=False)
+        # A full-depth encoder keeps every weight, as checkpoints written before pruning existed expect.
+        unused = prune_unused_stages(self.unet.encoder, in_channels) if len(decoder_channels) < 5 else frozenset()
         loaded = bool(encoder_weights) and load_encoder_weights(self.unet.encoder, encoder, encoder_weights,
-                                                                in_channels)
+                                                                in_channels, unused)
         self.encoder_init = str(encoder_weights) if loaded else "random"  # recorded in checkpoints
 
     def init_mask_bias(self, prior: float) -> None:
@@ -105,7 +107,34 @@ def restore_outputs(net_out: torch.Tensor, gray255: torch.Tensor) -> tuple[torch
     return torch.where(mask >= MASK_THRESHOLD_U8, recon, gray255), mask
 
 
-def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channels: int) -> bool:
+def prune_unused_stages(encoder: nn.Module, in_channels: int) -> frozenset[str]:
+    """Drop the weights of encoder modules a shallow U-Net never runs; returns their state-dict keys.
+
+    smp builds the whole encoder and only stops its forward early, so a 3-stage
+    ResNet-18 U-Net carried 11 M parameters of which 0.7 M are used: 52 MB
+    checkpoints written every epoch (seconds each on the demo's CPU) and weights
+    that never train. Which modules run is found by running the encoder once on a
+    small input with forward hooks, so no encoder's internals are assumed.
+    """
+    called: set[int] = set()
+    hooks = [m.register_forward_hook(lambda mod, *_: called.add(id(mod))) for m in encoder.modules()]
+    try:
+        with torch.no_grad():
+            encoder.eval()(torch.zeros(1, in_channels, 64, 64))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        encoder.train()
+    before = set(encoder.state_dict())
+    for parent in list(encoder.modules()):
+        for name, child in list(parent._modules.items()):
+            if child is not None and not any(id(m) in called for m in child.modules()):
+                parent._modules[name] = nn.Identity()  # stateless: its weights leave the state dict
+    return frozenset(before - set(encoder.state_dict()))
+
+
+def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channels: int,
+                         unused: frozenset[str] = frozenset()) -> bool:
     """Load pretrained encoder weights if they can be had quickly; False (and a log line) if not.
 
     Named weights (``imagenet``) that cannot be had fall back to random weights with a warning;
@@ -121,7 +150,7 @@ def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channel
         if problem:
             raise EncoderWeightsError(f"{path}: --encoder-weights file cannot be used ({problem})")
         try:
-            _load_encoder_state(encoder, _read_state_dict(path), in_channels)
+            _load_encoder_state(encoder, _read_state_dict(path), in_channels, unused)
         except Exception as exc:  # a corrupt, foreign or malicious (non-tensor pickle) file
             raise EncoderWeightsError(f"{path}: not encoder weights for {name} ({describe(exc)})") from None
         log.info("encoder %s initialised from %s", name, path)
@@ -131,7 +160,7 @@ def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channel
         if source is None:
             return False
     try:
-        _load_encoder_state(encoder, _read_state_dict(source), in_channels)
+        _load_encoder_state(encoder, _read_state_dict(source), in_channels, unused)
     except Exception as exc:  # a corrupt or foreign file must not end a training run
         log.warning("encoder weights %s could not be loaded (%s): random initialisation", source, exc)
         return False
@@ -139,10 +168,12 @@ def load_encoder_weights(encoder: nn.Module, name: str, weights: str, in_channel
     return True
 
 
-def _load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], in_channels: int) -> None:
+def _load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], in_channels: int,
+                        unused: frozenset[str] = frozenset()) -> None:
     if not isinstance(state, dict):
         raise ValueError(f"holds a {type(state).__name__}, not a state dict")
-    state = {k: v for k, v in state.items() if not k.startswith("_fc.")}  # classifier head: unused
+    # The classifier head and the pruned stages are not in the encoder; everything else must match.
+    state = {k: v for k, v in state.items() if not k.startswith("_fc.") and k not in unused}
     stem = "_conv_stem.weight"
     if stem in state and in_channels != state[stem].shape[1]:
         if in_channels != 1:
