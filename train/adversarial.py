@@ -1,11 +1,11 @@
-"""The optional adversarial term of the two-stage tasks: a conditional PatchGAN, as in pix2pix.
+"""The adversarial steps every family shares: a conditional PatchGAN, as in pix2pix.
 
 ``d_step`` trains the discriminator on (condition, real) vs (condition, fake)
 pairs with BCE-with-logits; ``g_loss`` is the generator's "fool D" term, with D
 frozen and called unwrapped (so DistributedDataParallel expects no gradient for
-it); ``generator_step`` is one generator update with it. The tasks weight ``g_loss`` by
-``--gan-restore`` / ``--gan-color``; at weight
-0 no discriminator is built at all.
+it); ``generator_step`` is one generator update with it. pix2pix always trains
+with it (weight 1, plus lambda x L1); the two-stage tasks weight ``g_loss`` by
+``--gan-restore`` / ``--gan-color``, and at weight 0 build no discriminator at all.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""pix2pix training: the D step, then the G step, as in the paper.
+"""pix2pix training: the D step, then the G step, as in the paper (the steps of train/adversarial.py).
 
 D learns to tell (gray, real colour) from (gray, generated colour) patch by
 patch with BCE-with-logits; G learns to fool D plus lambda * L1 to the truth
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from revive.runtime.errors import UsageError
 from revive.runtime import metrics
 
+from . import adversarial
 from .encoding import CHANNELS, decode_output
 from .loop import Precision, TrainTask, unwrap
 from .models import create_model
@@ -60,39 +60,23 @@ class Pix2PixTask(TrainTask):
             optimizers={"generator": torch.optim.Adam(generator.parameters(), lr=opts.lr, betas=betas),
                         "discriminator": torch.optim.Adam(discriminator.parameters(), lr=opts.lr, betas=betas)},
         )
-        self.gan_loss = nn.BCEWithLogitsLoss()
-
-    def _adversarial(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
-        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-        return self.gan_loss(logits.float(), target)
 
     def train_step(self, batch: dict[str, torch.Tensor], precision: Precision) -> dict[str, torch.Tensor]:
         G, D = self.nets["generator"], self.nets["discriminator"]
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         x, y = batch["input"], batch["target"]
         with precision.autocast():
             fake = G(x)
-        # D step: real pairs towards 1, generated pairs towards 0.
-        for p in unwrap(D).parameters():
-            p.requires_grad_(True)
-        opt_d.zero_grad(set_to_none=True)
-        with precision.autocast():
-            loss_d = 0.5 * (self._adversarial(D(torch.cat([x, fake.detach()], 1)), False)
-                            + self._adversarial(D(torch.cat([x, y], 1)), True))
-        precision.backward(loss_d)
-        precision.step(opt_d)
-        # G step: fool D, stay close to the truth. D is frozen and called unwrapped, so
-        # DistributedDataParallel expects no gradient for it in this backward pass.
-        for p in unwrap(D).parameters():
-            p.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        with precision.autocast():
-            loss_gan = self._adversarial(unwrap(D)(torch.cat([x, fake], 1)), True)
-            loss_l1 = (fake.float() - y).abs().mean()
-            loss_g = loss_gan + self.opts.lambda_l1 * loss_l1
-        precision.backward(loss_g)
-        precision.step(opt_g)
-        return {"loss_d": loss_d.detach(), "loss_g_gan": loss_gan.detach(), "loss_g_l1": loss_l1.detach()}
+        # D step: real pairs towards 1, generated pairs towards 0. G step: fool the frozen D,
+        # stay close to the truth (lambda x L1). Both are the shared adversarial steps.
+        loss_d = adversarial.d_step(D, self.optimizers["discriminator"], x, y, fake, precision)
+
+        def l1_terms() -> dict[str, torch.Tensor]:
+            l1 = (fake.float() - y).abs().mean()
+            return {"loss": self.opts.lambda_l1 * l1, "loss_g_l1": l1}
+
+        terms = adversarial.generator_step(self.optimizers["generator"], precision, l1_terms, D, x, fake,
+                                           gan_weight=1.0)
+        return {"loss_d": loss_d, "loss_g_gan": terms["loss_g_gan"], "loss_g_l1": terms["loss_g_l1"]}
 
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         G = unwrap(self.nets["generator"])
