@@ -56,11 +56,13 @@ def _size(text: str) -> int | tuple[int, int]:
 
 
 def _model_args(p: argparse.ArgumentParser, sizes: str = "") -> None:
+    from .random_models import random_model_names
+
     g = p.add_argument_group("models (default: a full-size random-weight model, see --model)")
     g.add_argument("--checkpoint", type=Path, help="a revive checkpoint (.pt); PyTorch backends need one")
     g.add_argument("--pipeline", nargs=2, type=Path, metavar=("RESTORE_CKPT", "COLORIZE_CKPT"),
                    help="a restorer and a colorizer checkpoint, benchmarked as the fused pipeline graph")
-    g.add_argument("--model", default="pix2pix", choices=("pix2pix", "restore", "colorize", "pipeline"),
+    g.add_argument("--model", default="pix2pix", choices=random_model_names(),
                    help="the random-weight model made without --checkpoint/--pipeline/--onnx (default pix2pix: "
                         "unet_256, 54M; restore/colorize: the two-stage EfficientNet-B3 U-Nets)")
     g.add_argument("--onnx", type=Path, help="FP32 ONNX model (default: exported from --checkpoint)")
@@ -83,6 +85,7 @@ def _model_args(p: argparse.ArgumentParser, sizes: str = "") -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
+    from .train_speed import train_speed_models
 
     names = ", ".join(BACKENDS)
     parser = argparse.ArgumentParser(prog="revive-bench", description=__doc__.splitlines()[0],
@@ -150,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest |SSIM difference| to PyTorch FP32 against the truth (default 0.001)")
 
     p = sub.add_parser("train-speed", help="training images/s: FP32 vs mixed precision, channels-last, compile")
-    p.add_argument("--models", default="pix2pix,restore,colorize",
-                   help="pix2pix, restore, colorize (the two-stage U-Nets) (default %(default)s)")
+    p.add_argument("--models", default=",".join(train_speed_models()),
+                   help=f"from {', '.join(train_speed_models())}: the model families with a training task "
+                        "(default %(default)s)")
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--amp", default="fp32,bf16", help="precisions to compare: fp32, bf16, fp16 (default fp32,bf16)")

@@ -78,10 +78,6 @@ def model_info(models: Models) -> tuple[dict[str, Any], int | None]:
              "checkpoint": None}, None)
 
 
-def _stem(name: str, tag: str) -> str:
-    return f"{name}-{tag}" if tag else name
-
-
 def speed(args: argparse.Namespace, models: Models, command: str) -> int:
     from .speed import SpeedOptions, run_speed, speed_markdown, speed_plot
 
@@ -89,17 +85,11 @@ def speed(args: argparse.Namespace, models: Models, command: str) -> int:
                         repeats=args.repeats, max_seconds=args.max_seconds)
     info, flops = model_info(models)
     result = run_speed(models, opts, flops)
-    data = {"benchmark": "speed", "command": command, "model": info,
-            "settings": {"batches": list(opts.batches), "warmup": opts.warmup, "repeats": opts.repeats,
-                         "max_seconds": opts.max_seconds},
-            "timer": "cuda-events" if models.cuda else "wall-clock (perf_counter)", **result,
-            "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("speed", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    report.write_text(out / f"{stem}.md", speed_markdown(data))
-    speed_plot(data, out / f"{stem}.png")
-    log.info("wrote %s/%s.{json,md,png}", out, stem)
+    report.write_results("speed", command, {
+        "model": info, "settings": {"batches": list(opts.batches), "warmup": opts.warmup, "repeats": opts.repeats,
+                                    "max_seconds": opts.max_seconds},
+        "timer": "cuda-events" if models.cuda else "wall-clock (perf_counter)", **result},
+        speed_markdown, out=args.out, tag=args.tag, plot=speed_plot)
     if args.files:
         args.images, args.batch_size, args.workers, args.inflight = 0, max(args.batch), 2, 2
         return files(args, models, command)
@@ -119,24 +109,23 @@ def ray(args: argparse.Namespace, models: Models, command: str) -> int:
     info, _ = model_info(models)
     result = run_ray_bench(models.fp32_onnx(), args.files, args.images, info["image_size"], args.batch_size,
                            args.workers, args.repeats)
-    data = {"benchmark": "ray", "command": command, "model": info, **result, "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("ray", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    m = data["median"]
-    rows = [["one process", report.fmt(m["one_process_s"]), report.fmt(m["one_process_images_per_s"]), "1.00"],
-            ["--ray auto (Ray up)", report.fmt(m["ray_warm_s"]), report.fmt(m["ray_warm_images_per_s"]),
-             report.fmt(m["ray_warm_over_one_process"])],
-            ["--ray local (starts Ray)", report.fmt(data["ray_cold_s"]), report.fmt(data["settings"]["images"]
-                                                                                    / data["ray_cold_s"]),
-             report.fmt(data["ray_cold_s"] / m["one_process_s"])]]
-    report.write_text(out / f"{stem}.md", f"# Ray's overhead: runtime-infer --ray vs one process\n\n"
-                      f"{report.machine_line(data['machine'])}\n\nCommand: `{command}`\n\n"
-                      f"{data['settings']['images']} images, batch {args.batch_size}, one model actor; medians of "
-                      f"{args.repeats} alternating runs (cold: one run); outputs identical: "
-                      f"{data['outputs_identical']}\n\n"
-                      + report.markdown_table(["run", "wall s", "images/s", "x one process"], rows))
-    log.info("wrote %s/%s.{json,md}", out, stem)
+
+    def markdown(data: dict[str, Any]) -> str:
+        m = data["median"]
+        rows = [["one process", report.fmt(m["one_process_s"]), report.fmt(m["one_process_images_per_s"]), "1.00"],
+                ["--ray auto (Ray up)", report.fmt(m["ray_warm_s"]), report.fmt(m["ray_warm_images_per_s"]),
+                 report.fmt(m["ray_warm_over_one_process"])],
+                ["--ray local (starts Ray)", report.fmt(data["ray_cold_s"]),
+                 report.fmt(data["settings"]["images"] / data["ray_cold_s"]),
+                 report.fmt(data["ray_cold_s"] / m["one_process_s"])]]
+        return (f"# Ray's overhead: runtime-infer --ray vs one process\n\n"
+                f"{report.machine_line(data['machine'])}\n\nCommand: `{command}`\n\n"
+                f"{data['settings']['images']} images, batch {args.batch_size}, one model actor; medians of "
+                f"{args.repeats} alternating runs (cold: one run); outputs identical: "
+                f"{data['outputs_identical']}\n\n"
+                + report.markdown_table(["run", "wall s", "images/s", "x one process"], rows))
+
+    data = report.write_results("ray", command, {"model": info, **result}, markdown, out=args.out, tag=args.tag)
     return 0 if data["outputs_identical"] else 1
 
 
@@ -157,19 +146,17 @@ def files(args: argparse.Namespace, models: Models, command: str) -> int:
         raise UserError(str(exc)) from None
     result = run_files_bench(models, names, args.files, args.images, args.batch_size, args.workers, args.inflight,
                              size, layout)
-    data = {"benchmark": "files", "command": command, "model": info, **result, "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("files", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    rows = [[n, e.get("precision", ""), e["images"], report.fmt(e["images_per_s"]), report.fmt(e["tiles_per_s"]),
-             report.fmt(e["mpx_per_s"]), report.fmt(e["wall_s"])]
-            if e["status"] == "ok" else [n, "skipped", "", "", "", "", e["reason"]]
-            for n, e in data["backends"].items()]
-    report.write_text(out / f"{stem}.md", f"# Files → files speed\n\n{report.machine_line(data['machine'])}\n\n"
-                      f"Command: `{command}`\n\n"
-                      + report.markdown_table(["backend", "precision", "images", "images/s", "tiles/s", "Mpx/s",
-                                               "wall s"], rows))
-    log.info("wrote %s/%s.{json,md}", out, stem)
+
+    def markdown(data: dict[str, Any]) -> str:
+        rows = [[n, e.get("precision", ""), e["images"], report.fmt(e["images_per_s"]),
+                 report.fmt(e["tiles_per_s"]), report.fmt(e["mpx_per_s"]), report.fmt(e["wall_s"])]
+                if e["status"] == "ok" else [n, "skipped", "", "", "", "", e["reason"]]
+                for n, e in data["backends"].items()]
+        return (f"# Files → files speed\n\n{report.machine_line(data['machine'])}\n\nCommand: `{command}`\n\n"
+                + report.markdown_table(["backend", "precision", "images", "images/s", "tiles/s", "Mpx/s",
+                                         "wall s"], rows))
+
+    report.write_results("files", command, {"model": info, **result}, markdown, out=args.out, tag=args.tag)
     return 0
 
 
@@ -193,24 +180,23 @@ def serve(args: argparse.Namespace, models: Models, command: str) -> int:
     models.max_batch = max(models.max_batch, args.max_batch)  # an ONNX export made here takes the server's batches
     model = models.engine or models.fp32_onnx()
     result = run_serve_bench(model, args.files, args.images, info["image_size"], opts)
-    data = {"benchmark": "serve", "command": command, "model": {**info, "file": model.name}, **result,
-            "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("serve", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    files = data["files"]
-    rows = [[f"runtime-infer files -> files (batch {files['batch_size']})", "", report.fmt(files["images_per_s"]),
-             "", "", "", ""]]
-    rows += [[f"revive-serve, {opts.protocol}", str(s["concurrency"]), report.fmt(s["images_per_s"]),
-              report.fmt(s["p50_ms"]), report.fmt(s["p95_ms"]), report.fmt(s["p99_ms"]),
-              f"{report.fmt(s['mean_batch'])}{'' if s['stable'] else ' (not stable)'}"] for s in data["serve"]]
-    report.write_text(out / f"{stem}.md", f"# revive-serve vs files → files\n\n{report.machine_line(data['machine'])}\n\n"
-                      f"Command: `{command}`\n\nModel: {info['architecture']} {info['task']}, {info['image_size']} px; "
-                      f"inputs: {data['settings']['inputs']}; windows of {opts.window_s:g} s, stable when the last "
-                      f"three agree within {opts.tolerance:.0%}.\n\n"
-                      + report.markdown_table(["how", "clients", "images/s", "p50 ms", "p95 ms", "p99 ms",
-                                               "mean batch"], rows))
-    log.info("wrote %s/%s.{json,md}", out, stem)
+
+    def markdown(data: dict[str, Any]) -> str:
+        files = data["files"]
+        rows = [[f"runtime-infer files -> files (batch {files['batch_size']})", "",
+                 report.fmt(files["images_per_s"]), "", "", "", ""]]
+        rows += [[f"revive-serve, {opts.protocol}", str(s["concurrency"]), report.fmt(s["images_per_s"]),
+                  report.fmt(s["p50_ms"]), report.fmt(s["p95_ms"]), report.fmt(s["p99_ms"]),
+                  f"{report.fmt(s['mean_batch'])}{'' if s['stable'] else ' (not stable)'}"] for s in data["serve"]]
+        return (f"# revive-serve vs files → files\n\n{report.machine_line(data['machine'])}\n\n"
+                f"Command: `{command}`\n\nModel: {info['architecture']} {info['task']}, {info['image_size']} px; "
+                f"inputs: {data['settings']['inputs']}; windows of {opts.window_s:g} s, stable when the last "
+                f"three agree within {opts.tolerance:.0%}.\n\n"
+                + report.markdown_table(["how", "clients", "images/s", "p50 ms", "p95 ms", "p99 ms",
+                                         "mean batch"], rows))
+
+    report.write_results("serve", command, {"model": {**info, "file": model.name}, **result}, markdown,
+                         out=args.out, tag=args.tag)
     return 0
 
 
@@ -224,12 +210,8 @@ def parity(args: argparse.Namespace, models: Models, command: str) -> int:
                             args.min_psnr_int8)
     info, _ = model_info(models)
     result = run_parity(models, names, args.data, args.images, args.batch_size, thresholds)
-    data = {"benchmark": "parity", "command": command, "model": info, **result, "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("parity", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    report.write_text(out / f"{stem}.md", parity_markdown(data))
-    log.info("wrote %s/%s.{json,md}", out, stem)
+    data = report.write_results("parity", command, {"model": info, **result}, parity_markdown, out=args.out,
+                                tag=args.tag)
     failed = [n for n, e in data["backends"].items() if e["status"] == "ok" and not e["passed"]]
     if failed:
         log.error("below thresholds: %s", ", ".join(failed))
@@ -254,13 +236,8 @@ def train_speed(args: argparse.Namespace, command: str) -> int:
         result = run_train_speed(opts)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    data = {"benchmark": "train_speed", "command": command, **result, "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("train_speed", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    report.write_text(out / f"{stem}.md", train_markdown(data))
-    train_plot(data, out / f"{stem}.png")
-    log.info("wrote %s/%s.{json,md,png}", out, stem)
+    report.write_results("train_speed", command, result, train_markdown, out=args.out, tag=args.tag,
+                         plot=train_plot)
     return 0
 
 
@@ -275,16 +252,13 @@ def restore_quality(args: argparse.Namespace, command: str) -> int:
                                      ["--device", args.device])
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    data = {"benchmark": "restore_quality", "command": command, **result, "machine": report.machine_info()}
-    out = report.results_dir(args.out)
-    stem = _stem("restore_quality", args.tag)
-    report.write_json(out / f"{stem}.json", data)
-    report.write_text(out / f"{stem}.md", quality_markdown(data, report.machine_line(data["machine"])))
+    data = report.write_results("restore_quality", command, result,
+                                lambda d: quality_markdown(d, report.machine_line(d["machine"])), out=args.out,
+                                tag=args.tag)
     mean = data["mean"]
     log.info("%d images scored (%d not): mask IoU %.3f, damaged-region PSNR %.2f -> %.2f dB, SSIM %.3f -> %.3f",
              data["images_scored"], len(data["failed"]), mean["mask_iou"], mean["psnr_damaged_input"],
              mean["psnr_damaged_output"], mean["ssim_damaged_input"], mean["ssim_damaged_output"])
-    log.info("wrote %s/%s.{json,md}", out, stem)
     return 1 if data["failed"] else 0
 
 

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import math
 import os
 import platform
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from revive.runtime.system import cpu_count
 
 __all__ = ["RESULTS_ROOT", "fmt", "json_safe", "machine_info", "machine_slug", "markdown_table", "results_dir",
-           "machine_line", "write_json", "write_text"]
+           "machine_line", "write_json", "write_results", "write_text"]
+
+log = logging.getLogger(__name__)
 
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 
@@ -111,6 +114,23 @@ def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def write_results(benchmark: str, command: str, body: dict[str, Any], markdown: Callable[[dict[str, Any]], str], *,
+                  out: str | Path | None = None, tag: str = "",
+                  plot: Callable[[dict[str, Any], Path], Any] | None = None) -> dict[str, Any]:
+    """Every benchmark's results, written one way: ``<out>/<benchmark>[-<tag>].json`` (the body with the
+    benchmark's name, the command that ran it and the machine), ``.md`` (``markdown(data)``) and, given
+    ``plot(data, path)``, ``.png``. Returns the data written."""
+    data = {"benchmark": benchmark, "command": command, **body, "machine": machine_info()}
+    folder = results_dir(out)
+    stem = f"{benchmark}-{tag}" if tag else benchmark
+    write_json(folder / f"{stem}.json", data)
+    write_text(folder / f"{stem}.md", markdown(data))
+    if plot is not None:
+        plot(data, folder / f"{stem}.png")
+    log.info("wrote %s/%s.{json,md%s}", folder, stem, ",png" if plot is not None else "")
+    return data
 
 
 def fmt(value: Any, digits: int = 2) -> str:

@@ -1,7 +1,8 @@
 """Training speed: images/s of the real ``TrainTask.train_step`` on synthetic batches.
 
-For each model (``pix2pix``: unet_256 generator + 70x70 PatchGAN, D step then G
-step; ``restore``/``colorize``: the two-stage EfficientNet-B3 U-Nets) and each
+For each model family with a training task (train/families/: ``pix2pix``: unet_256
+generator + 70x70 PatchGAN, D step then G step; ``restore``/``colorize``: the
+two-stage EfficientNet-B3 U-Nets) and each
 configuration (precision x channels-last x optionally ``torch.compile``), the
 task is built fresh, prepared exactly as ``revive.train.loop.fit`` prepares it
 (device, memory format, cudnn autotune and TF32 on CUDA, compile), and
@@ -20,25 +21,29 @@ from __future__ import annotations
 
 import gc
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from revive.runtime.card import DEFAULT_BATCH_SIZE
+from revive.train.families import get_family, list_families
 
-__all__ = ["TrainSpeedOptions", "build_task", "run_train_speed", "synthetic_batch"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["TrainSpeedOptions", "build_task", "run_train_speed", "synthetic_batch", "train_speed_models"]
 
 log = logging.getLogger(__name__)
 
-MODELS = ("pix2pix", "restore", "colorize")
+
+def train_speed_models() -> list[str]:
+    """Every registered model family with a single training task (its ``speed_task``)."""
+    return [get_family(n).model_name for n in list_families() if get_family(n).speed_task]
 
 
 @dataclass
 class TrainSpeedOptions:
-    models: tuple[str, ...] = MODELS
+    models: tuple[str, ...] = field(default_factory=lambda: tuple(train_speed_models()))
     batch: int = DEFAULT_BATCH_SIZE
     image_size: int = 256
     amp: tuple[str, ...] = ("fp32", "bf16")
@@ -63,34 +68,14 @@ def parse_config(text: str) -> dict[str, Any]:
 
 def build_task(model: str, image_size: int, ngf: int = 64, encoder: str | None = None):
     """A fresh TrainTask for ``model`` (random weights, nothing downloaded)."""
-    if model == "pix2pix":
-        from revive.train.pix2pix_task import Pix2PixOptions, Pix2PixTask
-
-        return Pix2PixTask(Pix2PixOptions(image_size=image_size, ngf=ngf))
-    extra = {"encoder": encoder} if encoder else {}
-    if model == "restore":
-        from revive.train.restore_task import RestoreOptions, RestoreTask
-
-        return RestoreTask(RestoreOptions(image_size=image_size, encoder_weights=None, **extra))
-    if model == "colorize":
-        from revive.train.colorize_task import ColorizeOptions, ColorizeTask
-
-        return ColorizeTask(ColorizeOptions(image_size=image_size, encoder_weights=None, **extra))
-    raise ValueError(f"--models {model!r}: choose from {', '.join(MODELS)}")
+    if model not in train_speed_models():
+        raise ValueError(f"--models {model!r}: choose from {', '.join(train_speed_models())}")
+    return get_family(model).speed_task(image_size, {"ngf": ngf, "encoder": encoder})
 
 
 def synthetic_batch(model: str, n: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The keys each task's ``train_step`` reads, with plausible values (RGB colour space)."""
-    g = torch.Generator().manual_seed(seed)
-    gray = torch.randint(0, 256, (n, 1, size, size), generator=g, dtype=torch.uint8)
-    color = torch.rand(n, 3, size, size, generator=g) * 2 - 1
-    x = gray.float() / 127.5 - 1
-    if model == "pix2pix":
-        return {"input": x.expand(-1, 3, -1, -1).contiguous(), "target": color}
-    if model == "restore":
-        mask = (torch.rand(n, 1, size, size, generator=g) < 0.1).float()
-        return {"input": x, "gray": gray, "mask": mask}
-    return {"clean_input": x, "target": color}
+    """The keys the family's ``train_step`` reads, with plausible values (RGB colour space)."""
+    return get_family(model).speed_batch(n, size, seed)
 
 
 def _configs(opts: TrainSpeedOptions) -> list[dict[str, Any]]:
@@ -109,6 +94,9 @@ def _label(c: dict[str, Any]) -> str:
 
 def _measure(model: str, config: dict[str, Any], opts: TrainSpeedOptions, device: torch.device,
              count_flops: bool) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
     from revive.train.distributed import World
     from revive.train.loop import LoopOptions, Precision, _prepare_nets
 
@@ -156,6 +144,8 @@ def _measure(model: str, config: dict[str, Any], opts: TrainSpeedOptions, device
 
 
 def run_train_speed(opts: TrainSpeedOptions) -> dict[str, Any]:
+    import torch
+
     from revive.train.distributed import pick_device
 
     device = pick_device(opts.device)
@@ -169,14 +159,14 @@ def run_train_speed(opts: TrainSpeedOptions) -> dict[str, Any]:
             raise ValueError("--amp fp16 needs CUDA (use bf16 on the CPU)")
     models: dict[str, Any] = {}
     for model in opts.models:
-        if model not in MODELS:
-            raise ValueError(f"--models {model!r}: choose from {', '.join(MODELS)}")
+        if model not in train_speed_models():
+            raise ValueError(f"--models {model!r}: choose from {', '.join(train_speed_models())}")
         rows, flops = [], None
         base = None
         for i, config in enumerate(_configs(opts)):
             want_flops = flops is None and config["amp"] == "fp32" and not config["compile"]
             # As revive-train does: the two-stage U-Nets train on the CPU with oneDNN off (train/two_stage.py).
-            onednn = not (device.type == "cpu" and model in ("restore", "colorize"))
+            onednn = device.type != "cpu" or get_family(model).onednn_on_cpu
             try:
                 with torch.backends.mkldnn.flags(enabled=onednn):
                     r = _measure(model, config, opts, device, count_flops=want_flops)

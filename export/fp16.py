@@ -7,7 +7,8 @@ onnxconverter-common's ``float16`` converter with two block lists:
 - by node: everything the export wrapper does around the networks (the uint8
   casts, normalisation, the Lab->RGB tail, rounding). Those nodes are found by
   the PyTorch module scope the exporter records on each node: a node outside
-  the ``net``/``restorer``/``colorizer`` submodules stays FP32.
+  the network submodules of the registered families' graphs
+  (``network_scopes``: ``net``, ``restorer``, ``colorizer``) stays FP32.
 - by op type: the converter's default list (Resize, Range, TopK...: passing a
   list replaces the default, so it is re-added) plus InstanceNormalization,
   which is a documented source of wrong FP16 output.
@@ -20,7 +21,7 @@ import warnings
 
 import onnx
 
-from revive.export.graph import NETWORK_SCOPES
+from revive.export.graph import network_scopes
 
 __all__ = ["FP32_OP_TYPES", "convert_to_fp16", "network_nodes"]
 
@@ -38,10 +39,10 @@ def _scopes(node: onnx.NodeProto) -> list[str]:
 
 def network_nodes(model: onnx.ModelProto) -> set[str]:
     """Names of the nodes exported from inside a network submodule."""
-    names = set()
+    names, networks = set(), network_scopes()
     for node in model.graph.node:
         scopes = [s for s in _scopes(node) if s]
-        if scopes and scopes[0].split(".")[0] in NETWORK_SCOPES:
+        if scopes and scopes[0].split(".")[0] in networks:
             names.add(node.name)
     return names
 

@@ -1,8 +1,10 @@
 """The graphs revive exports: uint8 gray in, uint8 pictures out, all per-pixel work inside.
 
-A wrapper holds the trained network(s) as submodules named ``net`` (or
-``restorer``/``colorizer``) and does normalisation, channel replication, the
-Lab->RGB tail and rounding in its own ``forward``. The FP16 converter relies on
+A wrapper holds the trained network(s) as submodules (named in its
+``network_scopes``: ``net``, or ``restorer``/``colorizer``) and does normalisation, channel replication, the
+Lab->RGB tail and rounding in its own ``forward``. Families name their wrapper in the registry
+(train/families/); ``from_checkpoint(net, config)`` builds it and ``output_roles``
+are the card's outputs. The FP16 converter relies on
 that split: only nodes exported from inside a network submodule are turned to
 FP16; the wrapper's own arithmetic stays FP32 (export/fp16.py).
 
@@ -19,11 +21,24 @@ from revive.runtime.color import AB_SCALE, L_SCALE
 from revive.train.color_torch import gray_to_lightness, lab_to_rgb
 from revive.train.models.smp_unet import restore_outputs
 
-__all__ = ["ColorizeGraph", "NETWORK_SCOPES", "PipelineGraph", "RestoreGraph", "colorize", "gray_to_lightness",
-           "lab_to_rgb", "to_uint8"]
+__all__ = ["ColorizeGraph", "PipelineGraph", "RestoreGraph", "colorize", "colorizer_in_channels", "gray_to_lightness",
+           "lab_to_rgb", "network_scopes", "to_uint8"]
 
-# Submodule names whose nodes make up the networks proper (converted to FP16).
-NETWORK_SCOPES = ("net", "restorer", "colorizer")
+
+def network_scopes() -> set[str]:
+    """Submodule names whose nodes make up the networks proper (converted to FP16): the
+    ``network_scopes`` of every registered family's graph wrapper."""
+    from revive.train.families import get_family, list_families, load_hook
+
+    return {scope for name in list_families() if get_family(name).graph
+            for scope in load_hook(get_family(name).graph).network_scopes}
+
+
+def colorizer_in_channels(config: dict) -> int:
+    """What a colorization network's first layer takes: model_kwargs say, else the pix2pix rule."""
+    kwargs = config.get("model_kwargs", {})
+    return int(kwargs.get("in_channels", 3 if config["color_space"] == "rgb" else 1))
+
 
 def to_uint8(x255: torch.Tensor) -> torch.Tensor:
     """Values on a 0..255 scale -> uint8, rounded half to even and clipped."""
@@ -54,6 +69,13 @@ class ColorizeGraph(nn.Module):
     RGB model, which sees the gray replicated; 1 otherwise).
     """
 
+    network_scopes = ("net",)
+    output_roles = ("rgb",)
+
+    @classmethod
+    def from_checkpoint(cls, net: nn.Module, config: dict) -> "ColorizeGraph":
+        return cls(net, config["color_space"], colorizer_in_channels(config))
+
     def __init__(self, net: nn.Module, color_space: str, in_channels: int | None = None) -> None:
         super().__init__()
         if color_space not in ("rgb", "lab"):
@@ -76,6 +98,13 @@ class RestoreGraph(nn.Module):
     fused pipeline produce the same picture.
     """
 
+    network_scopes = ("restorer",)
+    output_roles = ("restored", "mask")
+
+    @classmethod
+    def from_checkpoint(cls, net: nn.Module, config: dict) -> "RestoreGraph":
+        return cls(net)
+
     def __init__(self, restorer: nn.Module) -> None:
         super().__init__()
         self.restorer = restorer
@@ -92,6 +121,13 @@ class PipelineGraph(nn.Module):
     The colorizer gets the restored picture as the float of the same 0..255
     integers a separate colorize model would receive as uint8.
     """
+
+    network_scopes = ("restorer", "colorizer")
+    output_roles = ("rgb", "restored", "mask")
+
+    @classmethod
+    def from_checkpoints(cls, restorer: nn.Module, colorizer: nn.Module, colorize_config: dict) -> "PipelineGraph":
+        return cls(restorer, colorizer, colorize_config["color_space"], colorizer_in_channels(colorize_config))
 
     def __init__(self, restorer: nn.Module, colorizer: nn.Module, color_space: str, in_channels: int = 1) -> None:
         super().__init__()

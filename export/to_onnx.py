@@ -1,8 +1,8 @@
 """Checkpoint -> ONNX: uint8 gray in, uint8 pictures out, dynamic batch, model card inside.
 
 Run as ``python export/to_onnx.py CKPT [-o NAME.onnx] [--fp16] [--int8 ...]`` or
-``python -m revive.export.to_onnx``. The checkpoint's task picks the graph:
-``colorize`` -> rgb; ``restore`` -> restored + mask. A restorer and a colorizer
+``python -m revive.export.to_onnx``. The checkpoint's family (train/families/) names
+the graph: a ``colorize`` checkpoint -> rgb; ``restore`` -> restored + mask. A restorer and a colorizer
 fuse into one ``pipeline`` graph (rgb, restored, mask) with
 ``python export/to_onnx.py --pipeline RESTORE_CKPT COLORIZE_CKPT [-o NAME.onnx] [--fp16] [--int8]``.
 
@@ -25,10 +25,11 @@ from revive.runtime.card import ModelCard
 from revive.runtime.errors import UserError, parse_args, report
 from revive.runtime.files import clash
 from revive.train.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
+from revive.train.families import family_of_checkpoint, get_family, list_families, load_hook
 
 from revive.export.cards import batch_range, make_card, save_onnx
 from revive.export.formats import ExportFormat, StageError, register
-from revive.export.graph import ColorizeGraph, PipelineGraph, RestoreGraph
+from revive.export.graph import PipelineGraph
 from revive.export.naming import Artifacts, artifacts, precision_tag
 from revive.export.to_int8 import Int8Options, add_int8_options, int8_options
 
@@ -58,12 +59,6 @@ def check_outputs(outputs: list[Path], sources: list[str | Path]) -> None:
             raise ExportError(f"{out}: the output is a folder; give a file name ending in .onnx")
 
 
-def _colorizer_in_channels(config: dict) -> int:
-    """What the colorization network's first layer takes: model_kwargs say, else the pix2pix rule."""
-    kwargs = config.get("model_kwargs", {})
-    return int(kwargs.get("in_channels", 3 if config["color_space"] == "rgb" else 1))
-
-
 def _load(path: str | Path, task: str | None = None) -> tuple[torch.nn.Module, dict]:
     payload = load_checkpoint(path)
     config = payload["config"]
@@ -79,18 +74,18 @@ def _load(path: str | Path, task: str | None = None) -> tuple[torch.nn.Module, d
 
 
 def graph_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """A checkpoint's network wrapped into its export graph, and the card fields it implies."""
+    """A checkpoint's network wrapped into the export graph its family names, and the card fields it implies."""
     net, config = _load(path)
     task = config.get("task", "colorize")
-    if task == "colorize":
-        graph = ColorizeGraph(net, config["color_space"], _colorizer_in_channels(config)).eval()
-        roles = ["rgb"]
-    elif task == "restore":
-        graph, roles = RestoreGraph(net).eval(), ["restored", "mask"]
-    else:
-        raise CheckpointError(f"{path}: task {task!r} has no exporter (known: colorize, restore)")
+    family = family_of_checkpoint(config)
+    if family is None:
+        known = sorted({get_family(n).checkpoint[1] for n in list_families() if get_family(n).checkpoint})
+        raise CheckpointError(f"{path}: task {task!r} has no exporter (known: {', '.join(known)})")
+    wrapper = load_hook(family.graph)
+    graph = wrapper.from_checkpoint(net, config).eval()
     fields = dict(task=task, architecture=config["architecture"], color_space=config["color_space"],
-                  image_size=int(config["image_size"]), output_roles=roles, checkpoint_sha256=file_sha256(path))
+                  image_size=int(config["image_size"]), output_roles=list(wrapper.output_roles),
+                  checkpoint_sha256=file_sha256(path))
     return graph, fields
 
 
@@ -102,10 +97,10 @@ def pipeline_graph(restore_ckpt: str | Path, colorize_ckpt: str | Path) -> tuple
         raise CheckpointError(f"restorer {restore_ckpt} works at {rconfig['image_size']} px and colorizer "
                               f"{colorize_ckpt} at {cconfig['image_size']} px: a fused pipeline needs one size "
                               "(export them separately and chain them with runtime-infer --engine twice)")
-    graph = PipelineGraph(restorer, colorizer, cconfig["color_space"], _colorizer_in_channels(cconfig)).eval()
+    graph = PipelineGraph.from_checkpoints(restorer, colorizer, cconfig).eval()
     fields = dict(task="pipeline", architecture=f"{rconfig['architecture']}+{cconfig['architecture']}",
                   color_space=cconfig["color_space"], image_size=int(cconfig["image_size"]),
-                  output_roles=["rgb", "restored", "mask"],
+                  output_roles=list(PipelineGraph.output_roles),
                   checkpoint_sha256={"restore": file_sha256(restore_ckpt), "colorize": file_sha256(colorize_ckpt)})
     return graph, fields
 

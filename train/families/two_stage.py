@@ -178,7 +178,8 @@ def speed_batch(stage: str, n: int, size: int, seed: int = 0) -> dict[str, Any]:
     return {"clean_input": x, "target": color}
 
 
-def random_checkpoint(stage: str, workdir: Path, image_size: int = 256, small: bool = False) -> Path:
+def random_checkpoint(stage: str, workdir: Path, image_size: int = 256, small: bool = False,
+                      stem: str = "") -> Path:
     """A random-weight restorer or colorizer with the config its task writes (random encoder: nothing is
     downloaded); ``small``: a slim decoder."""
     import torch
@@ -187,15 +188,14 @@ def random_checkpoint(stage: str, workdir: Path, image_size: int = 256, small: b
 
     torch.manual_seed(0)
     task = _task(stage, image_size, **({"decoder_channels": SMALL_DECODER} if small else {}))
-    path = workdir / f"{'restorer' if stage == 'restore' else 'colorizer'}_random_{image_size}" \
-                     f"{'_small' if small else ''}.pt"
+    path = workdir / f"{stem or stage + '_random'}_{image_size}{'_small' if small else ''}.pt"
     save_checkpoint(path, task.nets[task.primary], {**task.config(), "train": {}, "metrics": {}})
     return path
 
 
 def random_pair(workdir: Path, image_size: int = 256, small: bool = False) -> tuple[Path, Path]:
-    return (random_checkpoint("restore", workdir, image_size, small),
-            random_checkpoint("colorize", workdir, image_size, small))
+    return (random_checkpoint("restore", workdir, image_size, small, "restorer_random"),
+            random_checkpoint("colorize", workdir, image_size, small, "colorizer_random"))
 
 
 def _family(stage: str, help: str, **fields) -> Family:
