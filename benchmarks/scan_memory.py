@@ -71,18 +71,10 @@ def make_box_filter_restore(path: Path, size: int, *, max_batch: int = 16) -> Pa
 
 def make_slim_colorizer(path: Path, size: int, *, max_batch: int = 16) -> Path:
     """A pix2pix U-Net with 8 base filters and random weights, exported at ``size`` (a power of two >= 32)."""
-    import torch
-
     from revive.export.to_onnx import export_checkpoint
-    from revive.train.checkpoint import save_checkpoint
-    from revive.train.models import create_model
+    from revive.train.families import get_family
 
-    torch.manual_seed(0)
-    kwargs = {"in_channels": 3, "out_channels": 3, "num_downs": max(5, size.bit_length() - 1), "ngf": 8}
-    config = {"task": "colorize", "family": "pix2pix", "architecture": "pix2pix_unet", "model_kwargs": kwargs,
-              "color_space": "rgb", "image_size": size, "train": {}, "metrics": {}}
-    ckpt = path.with_suffix(".pt")
-    save_checkpoint(ckpt, create_model("pix2pix_unet", **kwargs), config)
+    ckpt = get_family("pix2pix").random_checkpoint(path.parent, size, True)  # small: ngf 8
     export_checkpoint(ckpt, path, max_batch=max_batch)
     return path
 

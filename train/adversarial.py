@@ -18,7 +18,7 @@ from torch import nn
 from .loop import Precision, unwrap
 from .models import create_model
 
-__all__ = ["build_discriminator", "d_step", "g_loss", "generator_step"]
+__all__ = ["build_discriminator", "d_step", "d_then_g_step", "g_loss", "generator_step"]
 
 _BCE = nn.BCEWithLogitsLoss()
 
@@ -66,3 +66,12 @@ def generator_step(opt: torch.optim.Optimizer, precision: Precision,
     precision.backward(total)
     precision.step(opt)
     return {k: v.detach() for k, v in terms.items()}
+
+
+def d_then_g_step(opt: torch.optim.Optimizer, precision: Precision, losses: Callable[[], dict[str, torch.Tensor]],
+                  D: nn.Module | None, opt_d: torch.optim.Optimizer | None, cond: torch.Tensor, real: torch.Tensor,
+                  fake: torch.Tensor, gan_weight: float) -> dict[str, torch.Tensor]:
+    """A family's whole update, as in the paper: the D step (``loss_d``) when there is a discriminator,
+    then ``generator_step``. Returns every term detached."""
+    result = {"loss_d": d_step(D, opt_d, cond, real, fake, precision)} if D is not None else {}
+    return {**result, **generator_step(opt, precision, losses, D, cond, fake, gan_weight)}

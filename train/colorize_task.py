@@ -90,14 +90,9 @@ class ColorizeTask(TrainTask):
         x, y = self.primary_input(batch), batch["target"]
         with precision.autocast():
             fake = C(x)
-        result = {}
-        gan = "discriminator" in self.nets
-        if gan:
-            result["loss_d"] = adversarial.d_step(self.nets["discriminator"], self.optimizers["discriminator"],
-                                                  x, y, fake, precision)
-        return {**result, **adversarial.generator_step(
-            opt, precision, lambda: {"loss": (fake.float() - y).abs().mean()},
-            self.nets["discriminator"] if gan else None, x, fake, self.opts.gan_weight)}
+        return adversarial.d_then_g_step(opt, precision, lambda: {"loss": (fake.float() - y).abs().mean()},
+                                         self.nets.get("discriminator"), self.optimizers.get("discriminator"),
+                                         x, y, fake, self.opts.gan_weight)
 
     @torch.no_grad()
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -66,17 +66,16 @@ class Pix2PixTask(TrainTask):
         x, y = batch["input"], batch["target"]
         with precision.autocast():
             fake = G(x)
-        # D step: real pairs towards 1, generated pairs towards 0. G step: fool the frozen D,
-        # stay close to the truth (lambda x L1). Both are the shared adversarial steps.
-        loss_d = adversarial.d_step(D, self.optimizers["discriminator"], x, y, fake, precision)
+        # D step: real pairs towards 1, generated pairs towards 0; then G step: fool the frozen D
+        # and stay close to the truth (lambda x L1).
 
         def l1_terms() -> dict[str, torch.Tensor]:
             l1 = (fake.float() - y).abs().mean()
             return {"loss": self.opts.lambda_l1 * l1, "loss_g_l1": l1}
 
-        terms = adversarial.generator_step(self.optimizers["generator"], precision, l1_terms, D, x, fake,
-                                           gan_weight=1.0)
-        return {"loss_d": loss_d, "loss_g_gan": terms["loss_g_gan"], "loss_g_l1": terms["loss_g_l1"]}
+        terms = adversarial.d_then_g_step(self.optimizers["generator"], precision, l1_terms, D,
+                                          self.optimizers["discriminator"], x, y, fake, gan_weight=1.0)
+        return {k: terms[k] for k in ("loss_d", "loss_g_gan", "loss_g_l1")}
 
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         G = unwrap(self.nets["generator"])

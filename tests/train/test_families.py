@@ -24,7 +24,7 @@ ROLE_CHANNELS = {"rgb": 3, "restored": 1, "mask": 1}
 
 @pytest.fixture
 def toy_family(monkeypatch):
-    """tests/toy_family.py imported into copies of the family and model registries (undone after the test)."""
+    """tests/train/toy_family.py imported into copies of the family and model registries (undone after the test)."""
     from revive.train.families import _registry as families
     from revive.train.models import _registry as models
 
