@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from revive.runtime.system import cpu_count
+
 __all__ = ["main", "make_box_filter_restore", "make_slim_colorizer"]
 
 log = logging.getLogger(__name__)
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                    "colorize": str(args.colorize or f"pix2pix_unet ngf 8, random weights, {args.model_size} px")},
         "settings": {"image_size": [width, height], "batch_size": args.batch_size, "workers": args.workers,
                      "tile": args.tile, "max_side": args.max_side},
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+        "machine": {"cpu_count": cpu_count(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "load_average_after": os.getloadavg()},
         "runs": runs,
         "growth_mib": round(runs["many"]["peak_rss_mib"] - runs["one"]["peak_rss_mib"], 1),

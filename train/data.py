@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from PIL import Image, ImageOps
 from revive.runtime.color import rgb_to_gray
 from revive.runtime.errors import UsageError, describe
 from revive.runtime.inputs import DEFAULT_EXTS
+from revive.runtime.system import cpu_count
 
 from .csv_data import discover_csv
 from .items import DataError, Item
@@ -67,7 +67,7 @@ def readable_images(paths: list[Path], source: Path) -> list[Path]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, cpu_count())) as pool:
         reasons = list(pool.map(_unreadable, paths))
     bad = [(p, r) for p, r in zip(paths, reasons) if r]
     for path, reason in bad:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -25,6 +24,7 @@ PROG = "revive-serve"
 def build_parser() -> argparse.ArgumentParser:
     from ..backends import backend_names
     from ..images import DEFAULT_MAX_PIXELS
+    from ..system import cpu_count
     from .server import ServeConfig
     from .service import FORMATS, ServiceConfig
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--quality", type=int, default=ds.quality, help="JPEG quality 1..100 (default %(default)s)")
     out.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                      help="refuse larger images (decompression-bomb guard); 0: no limit (default %(default)s)")
-    out.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    out.add_argument("--workers", type=int, default=min(4, cpu_count()),
                      help="decode/encode threads (default %(default)s)")
     p.add_argument("--exit-timeout", type=int, default=d.exit_timeout_s,
                    help="seconds in-flight requests get when stopping (default %(default)s)")

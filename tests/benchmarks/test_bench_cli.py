@@ -10,7 +10,7 @@ import pytest
 
 from revive.benchmarks import backends as bench_backends
 from revive.benchmarks.cli import main
-from revive.benchmarks.report import json_safe, machine_slug
+from revive.benchmarks.report import json_safe, machine_slug, write_results
 from revive.benchmarks.speed import latency_stats
 
 FAST = ["--threads", "1"]
@@ -202,6 +202,19 @@ def test_json_safe_and_slug():
     assert json_safe({"a": math.inf, "b": [math.nan, 1.5]}) == {"a": None, "b": [None, 1.5]}
     assert machine_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert machine_slug("").startswith("cpu-")
+
+
+def test_write_results_names_files_by_benchmark_and_tag(tmp_path):
+    plotted = []
+    data = write_results("toy_bench", "revive-bench toy", {"value": math.nan}, lambda d: f"# {d['benchmark']}\n",
+                         out=tmp_path, tag="t1", plot=lambda d, path: plotted.append(path))
+    written = _load(tmp_path / "toy_bench-t1.json")
+    assert written["benchmark"] == data["benchmark"] == "toy_bench" and written["command"] == "revive-bench toy"
+    assert written["value"] is None  # JSON-safe
+    assert (tmp_path / "toy_bench-t1.md").read_text() == "# toy_bench\n"
+    assert plotted == [tmp_path / "toy_bench-t1.png"]
+    write_results("toy_bench", "c", {}, lambda d: "", out=tmp_path)
+    assert (tmp_path / "toy_bench.json").is_file() and not (tmp_path / "toy_bench.png").exists()
 
 
 def test_serve_windows_are_stable_when_the_last_three_agree():
