@@ -47,6 +47,21 @@ def test_an_unknown_family_is_a_usage_error_listing_the_known_ones(capsys):
     assert "invalid choice: 'unet9000'" in capsys.readouterr().err
 
 
+def test_export_finds_a_checkpoints_family_by_its_config(tiny_checkpoints, tmp_path):
+    from revive.export.to_onnx import graph_from_checkpoint
+    from revive.train.checkpoint import CheckpointError
+    from revive.train.families import family_of_checkpoint
+
+    assert family_of_checkpoint({"family": "two_stage", "task": "colorize"}).name == "colorize"
+    assert family_of_checkpoint({"task": "colorize"}).name == "pix2pix"  # configs from before "family"
+    assert family_of_checkpoint({"family": "two_stage", "task": "segment"}) is None
+    payload = load_checkpoint(tiny_checkpoints["rgb"])
+    payload["config"]["task"] = "segment"
+    torch.save(payload, tmp_path / "segment.pt")
+    with pytest.raises(CheckpointError, match=r"task 'segment' has no exporter \(known: colorize, restore\)"):
+        graph_from_checkpoint(tmp_path / "segment.pt")
+
+
 def test_a_family_registered_in_one_module_trains_exports_and_runs(toy_family, tmp_path):
     from revive.benchmarks.random_models import random_model_names
     from revive.export import to_onnx
