@@ -122,15 +122,10 @@ class RestoreTask(TrainTask):
         x = batch["input"]
         with precision.autocast():
             out = R(x)
-        result = {}
-        gan = "discriminator" in self.nets
-        if gan:
-            truth = batch["gray"].float() / 127.5 - 1.0
-            result["loss_d"] = adversarial.d_step(self.nets["discriminator"], self.optimizers["discriminator"],
-                                                  x, truth, out[:, :1], precision)
-        return {**result, **adversarial.generator_step(
-            opt, precision, lambda: self._losses(out, batch),
-            self.nets["discriminator"] if gan else None, x, out[:, :1], self.opts.gan_weight)}
+        truth = batch["gray"].float() / 127.5 - 1.0
+        return adversarial.d_then_g_step(opt, precision, lambda: self._losses(out, batch),
+                                         self.nets.get("discriminator"), self.optimizers.get("discriminator"),
+                                         x, truth, out[:, :1], self.opts.gan_weight)
 
     @torch.no_grad()
     def eval_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

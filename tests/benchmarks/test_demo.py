@@ -22,7 +22,7 @@ def test_demo_writes_a_report_with_scores_for_every_held_out_photo(tmp_path):
                                  > verdict["ssim_damaged_input"])
     assert result["timings_s"]["training_cpu"] > 0
     for name in ("report.html", "contact_sheet.png", "contact_sheet_two_stage.png", "colorize.onnx",
-                 "two_stage/pipeline.onnx", "pix2pix/curves.png"):
+                 "two_stage/restore.onnx", "two_stage/colorize.onnx", "pix2pix/curves.png"):
         assert (tmp_path / name).is_file(), name
     page = (tmp_path / "report.html").read_text()
     assert "contact_sheet_two_stage.png" in page and photos[0] in page
