@@ -29,22 +29,18 @@ def recalibrate_batch_norm(net: nn.Module, inputs: Iterable[torch.Tensor]) -> in
     net is left in the mode it was in, and each layer's momentum as it was.
     """
     layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not layers:
+    batches = list(inputs)
+    if not layers or not batches:
         return 0
-    saved = [(m, m.momentum, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in layers]
+    momenta = [m.momentum for m in layers]
     for m in layers:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average: every batch counts the same
     was_training = net.training
     net.train()
-    seen = 0
-    for x in inputs:
+    for x in batches:
         net(x)
-        seen += 1
-    for m, momentum, mean, var, tracked in saved:
+    for m, momentum in zip(layers, momenta):
         m.momentum = momentum
-        if not seen:
-            m.running_mean.copy_(mean), m.running_var.copy_(var), m.num_batches_tracked.copy_(tracked)
     net.train(was_training)
-    return seen
+    return len(batches)

@@ -312,7 +312,7 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
             losses = task.train_step(batch, precision)
             precision.update()
             if recent is not None:
-                recent.append(task.primary_input(batch).detach())
+                recent.append(batch)  # the network's input is derived only when recalibrating
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             n_steps += 1
@@ -332,7 +332,7 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
         validate = val_loader is not None and (last or (epoch + 1) % max(1, opts.val_every) == 0)
         if recent and (validate or last):
             with precision.autocast():
-                recalibrate_batch_norm(unwrap(task.nets[task.primary]), list(recent))
+                recalibrate_batch_norm(unwrap(task.nets[task.primary]), (task.primary_input(b) for b in recent))
         if validate:
             row.update(_validate(task, val_loader, world))
         history.append(row)
@@ -352,7 +352,7 @@ def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: Loop
 
 
 def _recal_buffer(task: TrainTask, opts: LoopOptions) -> deque | None:
-    """The last ``--bn-recal`` inputs of the primary network, or None when off or the task cannot say."""
+    """The last ``--bn-recal`` batches, or None when off or the task cannot say what its network is fed."""
     if opts.bn_recal <= 0:
         return None
     if type(task).primary_input is TrainTask.primary_input:

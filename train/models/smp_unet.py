@@ -36,8 +36,8 @@ from revive.runtime.errors import UserError, describe
 from ._registry import register_model
 from .hub_weights import hub_file
 
-__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights", "prune_unused_stages",
-           "restore_outputs", "smp_unet_colorizer", "smp_unet_restorer"]
+__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights",
+           "prune_unused_stages", "restore_outputs", "smp_unet_colorizer", "smp_unet_restorer"]
 
 log = logging.getLogger(__name__)
 
