@@ -15,9 +15,17 @@ changes the luma. Those pixels (found by comparing luma, usually none or a few) 
 their chroma scaled down just enough to stay in gamut, which keeps their luma.
 Everything else runs in Pillow's C code.
 
-For restore models the restored luminance (upsampled) replaces the input's only
-where the damage mask (upsampled bilinearly, threshold 0.5) says so; undamaged
-pixels keep the input's full-resolution gray exactly.
+For restore models the composite is soft, the same rule the exported graphs use
+(``restored = input + w * (reconstruction - input)``, ``w = mask_weight(p)``: 0 for a
+damage probability ``p`` at or below ``SOFT_LOW``, 1 at or above ``SOFT_HIGH``, linear
+between). A hard switch at p = 0.5 turns a small numeric difference (FP16, INT8) into a
+whole-pixel flip and leaves a hard edge around every repair; the ramp does neither.
+
+- The restorer ran at the input's own size (tiles): its ``restored`` already is the
+  composite; it is taken where ``w > 0`` and the input's gray is kept exactly elsewhere
+  (the tile blend's rounding never touches an undamaged pixel).
+- It ran on a smaller view (``--tile off``, ``--max-side``): the restored gray and the mask
+  are upsampled and blended, ``native + w(mask) * (restored - native)``.
 """
 
 from __future__ import annotations
@@ -25,31 +33,44 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageChops
 
-__all__ = ["MASK_THRESHOLD", "apply_restore", "colorize_native", "fix_gamut"]
+__all__ = ["SOFT_HIGH", "SOFT_LOW", "apply_restore", "colorize_native", "fix_gamut", "mask_weight"]
 
-MASK_THRESHOLD = 128  # uint8 mask: 0.5 on the 0..255 scale
+# The soft composite's ramp on the damage probability (the graphs' twin: revive.train's restore_outputs).
+SOFT_LOW, SOFT_HIGH = 0.35, 0.65
 _BAND = 256  # rows per gamut-fixing band
 _UP = Image.Resampling.BICUBIC
+_LOW_U8 = int(SOFT_LOW * 255)  # mask values at or below this have weight 0
 # Pillow's YCbCr -> RGB (ITU-R BT.601, full range): R, G, B = Y + a*Cb' + b*Cr'.
 _CHROMA_TO_RGB = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], dtype=np.float32)
 
 
+def mask_weight(mask: np.ndarray) -> np.ndarray:
+    """uint8 damage mask (probability x 255) -> float32 blend weight in [0, 1] (the ramp above)."""
+    p = np.asarray(mask, np.float32) / 255.0
+    return np.clip((p - SOFT_LOW) / (SOFT_HIGH - SOFT_LOW), 0.0, 1.0)
+
+
 def apply_restore(native: Image.Image, restored: np.ndarray, mask: np.ndarray) -> Image.Image:
-    """Lay the restored gray on ``native`` where the damage mask is set.
+    """Lay the restored gray on ``native`` with the soft composite (module docstring).
 
     ``restored`` and ``mask`` are uint8 H x W at any size: the model's S x S view, a tiled working copy
     (both upsampled to ``native``'s size first), or ``native``'s own size (used as they are).
     """
     size = native.size
-    same = mask.shape == (size[1], size[0])
-    mask_up = Image.fromarray(mask)
-    if not same:
-        mask_up = mask_up.resize(size, Image.Resampling.BILINEAR)
-    binary = mask_up.point(lambda v: 255 if v >= MASK_THRESHOLD else 0)
-    if binary.getbbox() is None:
+    if mask.shape == (size[1], size[0]):
+        touched = mask > _LOW_U8  # w > 0
+        if not touched.any():
+            return native
+        out = np.array(native)
+        out[touched] = restored[touched]
+        return Image.fromarray(out, "L")
+    mask_up = np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.BILINEAR))
+    weight = mask_weight(mask_up)
+    if not weight.any():
         return native
-    restored_up = Image.fromarray(restored) if same else Image.fromarray(restored).resize(size, _UP)
-    return Image.composite(restored_up, native, binary)
+    restored_up = np.asarray(Image.fromarray(restored).resize(size, _UP), np.float32)
+    base = np.asarray(native, np.float32)
+    return Image.fromarray(np.clip(np.rint(base + weight * (restored_up - base)), 0, 255).astype(np.uint8), "L")
 
 
 def colorize_native(luma: Image.Image, rgb_small: np.ndarray) -> Image.Image:

@@ -27,6 +27,7 @@ from .backends import Backend, check_model_path, open_backend
 from .card import DEFAULT_BATCH_SIZE, CardError, read_card
 from .files import check_report_path, write_atomic
 from .images import DEFAULT_MAX_PIXELS, set_max_pixels
+from .models import resolve_model
 from .inputs import (DEFAULT_EXTS, InputError, Job, find_inputs, mark_output_folder, normalise_exts, plan_jobs,
                      remove_stale_parts, run_files)
 from .layout import LayoutOptions
@@ -64,7 +65,7 @@ class InferOptions:
 def plan_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | Path], output: str | Path,
                options: InferOptions = InferOptions()) -> list[Job]:
     """The jobs a run would do (written, skipped as done, refused), reading only the models' cards."""
-    cards = [m.card if isinstance(m, Backend) else read_card(Path(m)) for m in models]
+    cards = [m.card if isinstance(m, Backend) else read_card(resolve_model(m)) for m in models]
     _check(cards, options)
     return _jobs(models, inputs, output, options)
 

@@ -260,18 +260,19 @@ def infer_on_ray(models: Sequence[str | Path], inputs: Sequence[str | Path], out
     head node may have no GPU) reads only their cards.
     """
     from .card import DEFAULT_BATCH_SIZE, read_card
+    from .models import resolve_model
     from .infer import plan_files
     from .inputs import mark_output_folder, remove_stale_parts
 
     started = time.perf_counter()
     jobs = plan_files(models, inputs, output, options)  # checks the cards and the route, plans the outputs
     mark_output_folder(Path(output))  # as infer_files: a later run knows the images there are outputs
-    cards = [read_card(Path(m)) for m in models]
+    cards = [read_card(resolve_model(m)) for m in models]
     for job in jobs:
         if job.status == "failed":
             log.warning("%s: %s", job.source, job.reason)
     remove_stale_parts(jobs)
-    settings = _Settings(models=tuple(Path(m) for m in models), route=Route.from_cards(cards),
+    settings = _Settings(models=tuple(resolve_model(m) for m in models), route=Route.from_cards(cards),
                          device=options.device, backend=options.backend,
                          batch_size=options.batch_size or min(cards[0].batch["opt"], DEFAULT_BATCH_SIZE),
                          native=options.native, fmt=options.fmt, quality=options.quality,

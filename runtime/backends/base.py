@@ -34,8 +34,11 @@ class BackendError(UserError, RuntimeError):
 
 
 def check_model_path(path: str | Path) -> Path:
-    """``path`` as a Path when it names a model file; BackendError saying what it is otherwise."""
-    path = Path(path)
+    """``path`` as a Path when it names a model file (``builtin:NAME``: the bundled one); BackendError
+    saying what it is otherwise."""
+    from ..models import resolve_model
+
+    path = resolve_model(path)
     if path.is_dir():
         raise BackendError(f"{path}: is a folder, not a model file")
     if not path.exists():
