@@ -1,7 +1,7 @@
 """``revive-ui``: a web page to restore and colorize photos, on this machine, with revive's own runtime.
 
 Exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage, missing package, model or port error
-(one line on stderr, no traceback).
+(one line on stderr, no traceback), 130 interrupted before the page was up.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, options)
     except UserError as exc:  # a bad model, a port in use: one line; bugs keep their tracebacks
         return report(PROG, exc)
+    except KeyboardInterrupt:  # Ctrl-C while the models load
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _options(args: argparse.Namespace):
@@ -129,7 +133,7 @@ def _run(args: argparse.Namespace, options) -> int:
             server = UiServer(build_app(desk), args.host, args.port)
             route = " then ".join(f"{b.card.task} ({b.path.name})" for b in backends)
             print(f"{PROG}: {route}; open {server.url} in a browser (Ctrl-C stops)", file=sys.stderr)
-            server.run()  # uvicorn stops on SIGINT and SIGTERM
+            _run_until_stopped(server)
         finally:
             desk.close()
     finally:
@@ -139,6 +143,27 @@ def _run(args: argparse.Namespace, options) -> int:
             shutil.rmtree(work, ignore_errors=True)
     log.info("stopped")
     return 0
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def _run_until_stopped(server) -> None:
+    """uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the handler it found:
+    this one ends the run normally, so uploads are removed and the exit status is 0."""
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    except _Stopped:
+        pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def entry() -> None:

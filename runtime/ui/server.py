@@ -29,7 +29,14 @@ class UiError(UserError, RuntimeError):
 
 def missing_packages() -> list[str]:
     """The ``[ui]`` extra's packages that are not installed."""
-    return [name for name, module in PACKAGES.items() if importlib.util.find_spec(module) is None]
+    return [name for name, module in PACKAGES.items() if not _importable(module)]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules (set to None)
+        return False
 
 
 def is_loopback(host: str) -> bool:

@@ -3,8 +3,8 @@
 They take and return what trained models do (uint8 N x 1 x S x S in; ``restored`` and ``mask``, or ``rgb``
 out; a model card inside), and their pictures are easy to tell apart in a screenshot:
 
-- restore: pixels brighter than 225 (white scratches) are damage (mask 255); their restoration is the
-  9 x 9 neighbourhood average, so a scratch on a photo turns into a soft smudge of its surroundings;
+- restore: pixels brighter than 225 (white scratches) are damage (mask 255); their restoration is the mean
+  of the undamaged pixels in their 9 x 9 neighbourhood, so a thin scratch is filled from its surroundings;
 - colorize: a sepia tint of the gray (R, G, B = g, 0.84 g + 8, 0.62 g + 12).
 """
 
@@ -40,18 +40,26 @@ def make_scratch_restore(path: Path, size: int = SIZE) -> Path:
 
     from revive.export.cards import make_card
 
+    pool = {"kernel_shape": [9, 9], "pads": [4, 4, 4, 4], "count_include_pad": 0}
     nodes = [
         helper.make_node("Cast", ["gray"], ["g"], to=TensorProto.FLOAT),
-        helper.make_node("AveragePool", ["g"], ["avg"], kernel_shape=[9, 9], pads=[4, 4, 4, 4],
-                         count_include_pad=0),
-        helper.make_node("Cast", ["avg"], ["restored"], to=TensorProto.UINT8),
         helper.make_node("Greater", ["g", "bright"], ["scratch"]),
         helper.make_node("Cast", ["scratch"], ["m01"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["one", "m01"], ["keep"]),
+        helper.make_node("Mul", ["g", "keep"], ["kept"]),
+        helper.make_node("AveragePool", ["kept"], ["num"], **pool),
+        helper.make_node("AveragePool", ["keep"], ["den"], **pool),
+        helper.make_node("Max", ["den", "eps"], ["den_safe"]),
+        helper.make_node("Div", ["num", "den_safe"], ["mean"]),
+        helper.make_node("Greater", ["den", "eps"], ["has_kept"]),
+        helper.make_node("Where", ["has_kept", "mean", "g"], ["filled"]),  # all-bright neighbourhood: as it was
+        helper.make_node("Clip", ["filled", "zero", "c255"], ["clipped"]),
+        helper.make_node("Cast", ["clipped"], ["restored"], to=TensorProto.UINT8),
         helper.make_node("Mul", ["m01", "c255"], ["m"]),
         helper.make_node("Cast", ["m"], ["mask"], to=TensorProto.UINT8),
     ]
-    inits = [numpy_helper.from_array(np.array(225.0, np.float32), "bright"),
-             numpy_helper.from_array(np.array(255.0, np.float32), "c255")]
+    inits = [numpy_helper.from_array(np.array(v, np.float32), name)
+             for name, v in (("bright", 225.0), ("c255", 255.0), ("one", 1.0), ("eps", 1e-3), ("zero", 0.0))]
     card = make_card(task="restore", architecture="fake_scratch_restore", color_space="rgb", image_size=size,
                      output_roles=["restored", "mask"], batch={"min": 1, "opt": 4, "max": 8}, precision="fp32",
                      opset=18, checkpoint_sha256="")
