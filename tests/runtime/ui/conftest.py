@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from .fakes import make_scratch_restore, make_sepia_colorize
+from revive.benchmarks.stand_in_models import make_scratch_restore, make_sepia_colorize
 
 NO_UI_EXTRA = "the ui extra (pip install 'revive[ui]') is not installed"
 

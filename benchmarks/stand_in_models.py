@@ -1,4 +1,5 @@
-"""Stand-in models for the page's tests, built from a few ONNX operators (no torch, milliseconds to make).
+"""Stand-in models built from a few ONNX operators (no torch, milliseconds to make): revive-ui's tests, its
+screenshot and ``benchmarks/ui_stack.py`` run the page on them.
 
 They take and return what trained models do (uint8 N x 1 x S x S in; ``restored`` and ``mask``, or ``rgb``
 out; a model card inside), and their pictures are easy to tell apart in a screenshot:
@@ -13,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+__all__ = ["SIZE", "make_scratch_restore", "make_sepia_colorize"]
 
 SIZE = 64
 
