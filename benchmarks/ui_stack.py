@@ -220,9 +220,11 @@ def _markdown(data: dict[str, Any]) -> str:
         rows.append([name, r["added_mb"], str(len(r["packages_added"])),
                      ", ".join(f"{p} {v}" for p, v in r["replaced"].items()) or "none",
                      r["import_s_median"], r["first_page_s_median"], outbound + (f": {', '.join(hosts)}" if hosts else ""),
-                     f"{page.get('requests', 'n/a')} / {page.get('kb', 'n/a')} KB / {len(page.get('elsewhere', [])) if page else 'n/a'}"])
+                     f"{page.get('requests', 'n/a')} / {page.get('kb', 'n/a')} KB / {len(page.get('elsewhere', [])) if page else 'n/a'}",
+                     page.get("load_s")])
     header = ["stack", "MB over revive", "packages added", "revive deps replaced", "cold import s (median)",
-              "start to first page s (median)", "outbound attempts", "page: requests / size / to other origins"]
+              "start to first page s (median)", "outbound attempts", "page: requests / size / to other origins",
+              "page load s (Chromium)"]
     return (f"# revive-ui: web stack\n\n{machine_line(data['machine'])}\n\nCommand: `{data['command']}`\n\n"
             f"Base: `pip install revive` alone, {data['base_mb']} MB of site-packages, {data['base_packages']} packages. "
             f"Medians of {data['repeats']} runs, alternating the stacks. revive-ui starts with its two stand-in models "

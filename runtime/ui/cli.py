@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what runs the models (default %(default)s: by file suffix)")
     model.add_argument("--workers", type=int, default=min(4, cpu_count()),
                        help="decode and encode threads, each (default %(default)s)")
+    model.add_argument("--concurrency", type=int, default=2, metavar="N",
+                       help="photos run at once, started in the order they came (default %(default)s: one photo's "
+                            "encoding overlaps the next one's models)")
     tiles = p.add_argument_group("tiles (restore models: how the restorer sees a picture; as runtime-infer)")
     tiles.add_argument("--tile", default="auto", metavar="auto|off|N", help="(default %(default)s)")
     tiles.add_argument("--overlap", type=int, metavar="P", help="pixels shared by neighbouring tiles")
@@ -94,6 +97,7 @@ def _options(args: argparse.Namespace):
 
     checks = [(args.engine is not None and len(args.engine) > 2, "give one --engine, or two (restore then colorize)"),
               (args.workers < 1, "--workers must be at least 1"),
+              (args.concurrency < 1, "--concurrency must be at least 1"),
               (not 1 <= args.quality <= 100, "--quality must be within 1..100"),
               (args.max_pixels < 0, "--max-pixels must be 0 (no limit) or positive"),
               (args.max_upload_mb < 0, "--max-upload-mb must be 0 (no limit) or positive"),
@@ -127,8 +131,11 @@ def _run(args: argparse.Namespace, options) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="revive-ui-"))
     backends = []
     try:
-        backends = [open_backend(m, device=options.device, backend=options.backend) for m in models]
-        desk = Desk(backends, options, work, max_upload_bytes=int(args.max_upload_mb * 1e6))
+        # As runtime-infer opens them, times the photos run at once: every batch in flight has its own slot.
+        backends = [open_backend(m, device=options.device, concurrency=options.inflight * args.concurrency,
+                                 backend=options.backend) for m in models]
+        desk = Desk(backends, options, work, max_upload_bytes=int(args.max_upload_mb * 1e6),
+                    concurrency=args.concurrency)
         try:
             server = UiServer(build_app(desk), args.host, args.port)
             route = " then ".join(f"{b.card.task} ({b.path.name})" for b in backends)

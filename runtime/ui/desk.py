@@ -1,4 +1,4 @@
-"""The page's photos and the one worker that runs them, in the order they came, through ``infer_files``.
+"""The page's photos and the queue that runs them, in the order they came, through ``infer_files``.
 
 Why ``infer_files`` once per photo and not the per-image steps: a download must be the very file
 ``runtime-infer`` writes for that photo (its naming, encoding, atomic write, bad-file handling and whatever
@@ -6,10 +6,13 @@ fidelity the runtime learns later), and the library entry point is the one place
 backends are opened once at start-up and handed to every call, so a call costs the pipeline's threads,
 not a model load. One photo per call gives the page what a person watches for: each result as soon as it
 is done, and each bad photo's reason at once; the price is that photos do not share batches (a large scan
-still fills its batches with its own tiles).
+still fills its batches with its own tiles) and that one call alone cannot overlap photos.
 
-One worker thread serves every visitor and ``POST /api/infer`` alike (the queue Gradio would give): the
-models never run two photos at once, so a second visitor waits instead of halving everyone's speed.
+One queue serves every visitor and ``POST /api/infer`` alike (the queue Gradio gives its apps), drained by
+``concurrency`` worker threads: photos start in the order they came and at most that many run at once, so
+a tenth visitor waits instead of slowing everyone down. Two at once (the default) win back most of the
+overlap one call per photo loses, one photo's encoding beside the next one's models (README "Web page" has
+the figures, benchmarks/ui_queue.py measures them).
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ class Desk:
     Raises ``CardError`` at once for a route the options cannot serve, as ``runtime-infer`` would per run.
     """
 
-    def __init__(self, backends: list[Backend], options: InferOptions, root: Path, max_upload_bytes: int = 0) -> None:
+    def __init__(self, backends: list[Backend], options: InferOptions, root: Path, max_upload_bytes: int = 0,
+                 concurrency: int = 2) -> None:
         self.backends = backends
         self.route = Route.from_cards([b.card for b in backends])
         self.route.check(options.layout, options.native)
@@ -85,9 +89,11 @@ class Desk:
         self._lock = threading.Lock()
         self._queue: queue.Queue[Photo | None] = queue.Queue()
         self._tickets = 0
-        self._serving = 0  # ticket of the photo running now (or last run)
-        self._worker = threading.Thread(target=self._work, name="revive-ui-worker", daemon=True)
-        self._worker.start()
+        self._started = 0  # the last ticket a worker took (tickets start in order)
+        self._workers = [threading.Thread(target=self._work, name=f"revive-ui-worker-{i}", daemon=True)
+                         for i in range(concurrency)]
+        for worker in self._workers:
+            worker.start()
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -150,15 +156,15 @@ class Desk:
     def state(self, batch: Batch) -> dict[str, Any]:
         """What the page shows: every photo's status, place in the queue, reason and views."""
         with self._lock:
-            serving = self._serving
-            photos = [self._photo_state(p, serving) for p in batch.photos]
+            started = self._started
+            photos = [self._photo_state(p, started) for p in batch.photos]
         counts = {s: sum(p["status"] == s for p in photos) for s in ("queued", "running", "done", "failed")}
         return {"id": batch.id, "counts": counts, "photos": photos}
 
-    def _photo_state(self, photo: Photo, serving: int) -> dict[str, Any]:
+    def _photo_state(self, photo: Photo, started: int) -> dict[str, Any]:
         state: dict[str, Any] = {"index": photo.index, "name": photo.name, "status": photo.status}
         if photo.status == "queued":
-            state["ahead"] = max(0, photo.ticket - serving - 1)  # photos (anyone's) to run before this one
+            state["ahead"] = max(0, photo.ticket - started - 1)  # photos (anyone's) to start before this one
         if photo.status == "failed":
             state["reason"] = photo.reason
         if photo.status == "done":
@@ -171,7 +177,7 @@ class Desk:
     def _work(self) -> None:
         while (photo := self._queue.get()) is not None:
             with self._lock:
-                self._serving = photo.ticket
+                self._started = max(self._started, photo.ticket)
                 photo.status = "running"
             self._run(photo)
 
@@ -196,14 +202,18 @@ class Desk:
         photo.finished.set()
 
     def close(self) -> None:
-        """Stop the worker after the photo it runs now; queued photos are dropped."""
+        """Stop the workers after the photos they run now; queued photos fail with the reason (no one waits forever)."""
         while True:
             try:
-                self._queue.get_nowait()
+                photo = self._queue.get_nowait()
             except queue.Empty:
                 break
-        self._queue.put(None)
-        self._worker.join()
+            if photo is not None:
+                photo.fail("not run: the page was stopped")
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
 
     def forget(self, photo: Photo) -> None:
         """Remove a photo's files (``POST /api/infer`` keeps nothing)."""

@@ -178,3 +178,23 @@ def test_upload_limit_is_413_and_the_next_photo_goes_on(ui_models, ui_photos, tm
         assert wait_for(url, 1)["counts"]["done"] == 1
     finally:
         small.close()
+
+
+def test_closing_fails_what_is_still_queued(ui_models, ui_photos, tmp_path):
+    from revive.runtime.backends import open_backend
+    from revive.runtime.infer import InferOptions
+    from revive.runtime.ui.desk import Desk
+
+    backends = [open_backend(m) for m in ui_models]
+    desk = Desk(backends, InferOptions(workers=1), tmp_path)
+    try:
+        batch = desk.new_batch()
+        photos = [p for _ in range(6) for p in desk.add(batch, "second.jpg", io.BytesIO(ui_photos["second"].read_bytes()))]
+    finally:
+        desk.close()
+        for backend in backends:
+            backend.close()
+    assert all(p.finished.is_set() for p in photos)
+    assert {p.status for p in photos} <= {"done", "failed"}
+    assert any(p.status == "failed" for p in photos)  # six photos cannot all run before close() comes
+    assert all(p.reason == "not run: the page was stopped" for p in photos if p.status == "failed")
