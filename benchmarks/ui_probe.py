@@ -63,6 +63,8 @@ def _revive_ui(port: int, models: list[str]):
 
 
 def main(argv: list[str]) -> int:
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path.pop(0)  # run by path: benchmarks/ itself must not shadow a module the stack imports
     stack, port, events, stop_file, models = argv[0], int(argv[1]), Path(argv[2]), Path(argv[3]), argv[4:]
     sys.addaudithook(_hook)
     start = time.perf_counter()

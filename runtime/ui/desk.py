@@ -31,7 +31,7 @@ from ..backends import Backend
 from ..errors import UserError, describe
 from ..infer import InferOptions, infer_files
 from ..render import Route
-from .uploads import save_upload
+from .uploads import Upload, save_upload
 
 __all__ = ["Batch", "Desk", "Photo", "VIEWS"]
 
@@ -123,7 +123,7 @@ class Desk:
         with self._lock:
             batch.uploads += 1
             folder = batch.folder / f"u{batch.uploads}"
-        uploads = save_upload(name, data, folder, self.max_upload_bytes)
+        uploads = self._save(name, data, folder)
         photos = []
         with self._lock:
             for upload in uploads:
@@ -143,8 +143,7 @@ class Desk:
 
         The caller removes ``photo.folder`` once it has sent the result.
         """
-        upload = save_upload(name, data, self.root / "api" / secrets.token_hex(8), self.max_upload_bytes,
-                             unzip=False)[0]
+        upload = self._save(name, data, self.root / "api" / secrets.token_hex(8), unzip=False)[0]
         photo = Photo(0, upload.name, upload.path)
         with self._lock:
             self._tickets += 1
@@ -152,6 +151,13 @@ class Desk:
             self._queue.put(photo)
         photo.finished.wait(timeout)
         return photo
+
+    def _save(self, name: str, data: BinaryIO, folder: Path, unzip: bool = True) -> list[Upload]:
+        try:
+            return save_upload(name, data, folder, self.max_upload_bytes, unzip=unzip)
+        except BaseException:  # refused (too large, a broken zip) or interrupted: keep no part of it
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def state(self, batch: Batch) -> dict[str, Any]:
         """What the page shows: every photo's status, place in the queue, reason and views."""

@@ -72,7 +72,7 @@ def cli_outputs(ui_models, ui_photos, tmp_path_factory) -> Path:
 class Running:
     """A real revive-ui application on a free loopback port, in this process."""
 
-    def __init__(self, models: list[Path], root: Path, max_upload_bytes: int = 50_000_000) -> None:
+    def __init__(self, models: list[Path], root: Path, max_upload_bytes: int = 50_000_000, **options) -> None:
         from revive.runtime.backends import open_backend
         from revive.runtime.infer import InferOptions
         from revive.runtime.ui.app import build_app
@@ -80,7 +80,8 @@ class Running:
         from revive.runtime.ui.server import UiServer
 
         self.backends = [open_backend(m) for m in models]
-        self.desk = Desk(self.backends, InferOptions(workers=2), root, max_upload_bytes=max_upload_bytes)
+        self.desk = Desk(self.backends, InferOptions(**{"workers": 2, **options}), root,
+                         max_upload_bytes=max_upload_bytes)
         self.server = UiServer(build_app(self.desk), "127.0.0.1", 0)
         self.server.start()
         self.url = self.server.url

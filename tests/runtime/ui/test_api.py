@@ -173,6 +173,7 @@ def test_upload_limit_is_413_and_the_next_photo_goes_on(ui_models, ui_photos, tm
             z.writestr("a.png", b"\0" * (small.desk.max_upload_bytes + 1))
         status, _, body = post_files(url + "/photos", [("bomb.zip", archive.getvalue())])
         assert status == 413 and "unpack" in json.loads(body)["error"]
+        assert not any(small.desk.batch(url.rsplit("/", 1)[1]).folder.rglob("*.png"))  # nothing of it kept
         status, _, body = post_files(url + "/photos", [("second.jpg", ui_photos["second"].read_bytes())])
         assert status == 201
         assert wait_for(url, 1)["counts"]["done"] == 1
@@ -198,3 +199,16 @@ def test_closing_fails_what_is_still_queued(ui_models, ui_photos, tmp_path):
     assert {p.status for p in photos} <= {"done", "failed"}
     assert any(p.status == "failed" for p in photos)  # six photos cannot all run before close() comes
     assert all(p.reason == "not run: the page was stopped" for p in photos if p.status == "failed")
+
+
+def test_the_pixel_limit_refuses_a_photo_with_the_clis_reason(ui_models, ui_photos, tmp_path):
+    strict = Running(ui_models, tmp_path / "work", max_pixels=100_000)  # the good photo is 480 x 360
+    try:
+        status, _, body = post_files(strict.url + "api/infer", [("big.png", ui_photos["good"].read_bytes())])
+        assert status == 422
+        assert json.loads(body)["error"] == "big.png: 480x360 = 172800 pixels is over --max-pixels 100000 " \
+                                           "(possible decompression bomb)"
+        status, _, _ = post_files(strict.url + "api/infer", [("small.jpg", ui_photos["second"].read_bytes())])
+        assert status == 200  # 180 x 240 is within the limit
+    finally:
+        strict.close()
