@@ -20,7 +20,6 @@ works offline by construction, and a test in a real Chromium proves it makes no 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from .uploads import UploadError, UploadTooLarge
 
 __all__ = ["CSP", "build_app"]
 
-log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
-import logging
 import socket
 import threading
 import time
@@ -17,7 +16,6 @@ from ..errors import UserError
 
 __all__ = ["PACKAGES", "UiError", "UiServer", "bind", "check_host", "is_loopback", "missing_packages"]
 
-log = logging.getLogger(__name__)
 # distribution -> module, for the error that names what to install
 PACKAGES = {"starlette": "starlette", "uvicorn": "uvicorn", "python-multipart": "multipart"}
 STARTUP_S = 30.0
@@ -65,7 +63,6 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UiError(f"{host}:{port} (--port) cannot be used: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
     return sock
 
 

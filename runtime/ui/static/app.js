@@ -36,10 +36,11 @@ async function init() {
   $("#limits").textContent = limits.join("; ");
   const input = $("#files");
   input.addEventListener("change", () => { addFiles([...input.files]); input.value = ""; });
+  // Photos dropped anywhere on the page are taken (the browser would otherwise open the file itself).
   const drop = $("#drop");
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
+  document.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  document.addEventListener("dragleave", (event) => { if (!event.relatedTarget) drop.classList.remove("over"); });
+  document.addEventListener("drop", (event) => {
     event.preventDefault();
     drop.classList.remove("over");
     addFiles([...event.dataTransfer.files]);
