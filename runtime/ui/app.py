@@ -5,7 +5,8 @@ Routes (every error is JSON ``{"error": "one line"}`` with a 4xx status)::
     GET  /                                       the page (static/: HTML, CSS, JS; nothing from elsewhere)
     GET  /api/config                             models, route, views, limits: what the page needs to know
     POST /api/batches                            a new batch -> {"id"}
-    POST /api/batches/{id}/photos                multipart field "image" (a photo or a zip; repeatable)
+    POST /api/batches/{id}/photos                multipart field "image" (a photo or a zip; repeatable):
+                                                 {"photos": [...], "refused": ["one line", ...]}
     GET  /api/batches/{id}                       every photo's status, place in the queue, reason
     GET  /api/batches/{id}/photos/{n}/preview/{before|result|restored|mask}
     GET  /api/batches/{id}/photos/{n}/download/{result|restored|mask}   the file at native size
@@ -78,12 +79,14 @@ def build_app(desk: Desk):
             raise HTTPException(404, f"no {view!r} view; this route has {', '.join(desk.views)}")
         return batch, photo, view
 
-    async def images_of(request: Request) -> list:
-        form = await request.form(max_files=1000, max_fields=10)
+    def images_of(form) -> list:
         files = [f for f in form.getlist("image") if hasattr(f, "filename")]
         if not files:
             raise HTTPException(400, "no file in multipart field 'image'")
         return files
+
+    def refusal(exc: UploadError) -> JSONResponse:
+        return error(413 if isinstance(exc, UploadTooLarge) else 422, str(exc))
 
     async def page(request: Request):
         return FileResponse(STATIC / "index.html", media_type="text/html")
@@ -96,17 +99,20 @@ def build_app(desk: Desk):
         return JSONResponse({"id": batch.id}, status_code=201)
 
     async def add_photos(request: Request):
+        """Every file of the request is taken or refused on its own; all refused: the first one's 4xx."""
         batch = batch_of(request)
-        added = []
-        for upload in await images_of(request):
-            try:
-                added += await run_in_threadpool(desk.add, batch, upload.filename or "photo", upload.file)
-            except UploadError as exc:
-                return error(413 if isinstance(exc, UploadTooLarge) else 422, str(exc))
-            finally:
-                await upload.close()
+        added, refused = [], []
+        async with request.form(max_files=1000, max_fields=10) as form:  # closes the spooled uploads
+            for upload in images_of(form):
+                try:
+                    added += await run_in_threadpool(desk.add, batch, upload.filename or "photo", upload.file)
+                except UploadError as exc:
+                    refused.append(exc)
+        if refused and not added:
+            return refusal(refused[0])
         state = desk.state(batch)
-        return JSONResponse({"photos": [state["photos"][p.index] for p in added]}, status_code=201)
+        return JSONResponse({"photos": [state["photos"][p.index] for p in added],
+                             "refused": [" ".join(str(exc).split()) for exc in refused]}, status_code=201)
 
     async def batch_state(request: Request):
         return JSONResponse(desk.state(batch_of(request)))
@@ -141,16 +147,14 @@ def build_app(desk: Desk):
         view = request.query_params.get("view", "result")
         if view not in desk.views:
             return error(400, f"view={view}: this route has {', '.join(desk.views)}")
-        files = await images_of(request)
-        if len(files) != 1:
-            return error(400, f"one file per request in field 'image' (got {len(files)})")
-        upload = files[0]
-        try:
-            photo = await run_in_threadpool(desk.infer_now, upload.filename or "upload", upload.file)
-        except UploadError as exc:
-            return error(413 if isinstance(exc, UploadTooLarge) else 422, str(exc))
-        finally:
-            await upload.close()
+        async with request.form(max_files=2, max_fields=10) as form:  # closes the spooled upload
+            files = images_of(form)
+            if len(files) != 1:
+                return error(400, f"one file per request in field 'image' (got {len(files)})")
+            try:
+                photo = await run_in_threadpool(desk.infer_now, files[0].filename or "upload", files[0].file)
+            except UploadError as exc:
+                return refusal(exc)
         cleanup = BackgroundTask(desk.forget, photo)
         if photo.status != "done":
             desk.forget(photo)

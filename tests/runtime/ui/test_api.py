@@ -174,8 +174,12 @@ def test_upload_limit_is_413_and_the_next_photo_goes_on(ui_models, ui_photos, tm
         status, _, body = post_files(url + "/photos", [("bomb.zip", archive.getvalue())])
         assert status == 413 and "unpack" in json.loads(body)["error"]
         assert not any(small.desk.batch(url.rsplit("/", 1)[1]).folder.rglob("*.png"))  # nothing of it kept
-        status, _, body = post_files(url + "/photos", [("second.jpg", ui_photos["second"].read_bytes())])
-        assert status == 201
+        status, _, body = post_files(url + "/photos", [("big.png", ui_photos["good"].read_bytes()),
+                                                       ("second.jpg", ui_photos["second"].read_bytes())])
+        assert status == 201  # one file refused, the other taken
+        reply = json.loads(body)
+        assert [p["name"] for p in reply["photos"]] == ["second.jpg"]
+        assert len(reply["refused"]) == 1 and reply["refused"][0].startswith("big.png: larger than the upload limit")
         assert wait_for(url, 1)["counts"]["done"] == 1
     finally:
         small.close()
