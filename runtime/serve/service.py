@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backends import Backend
-from ..images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, encode
+from ..encode import EncodeOptions, encode
+from ..images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray
 from ..layout import LayoutOptions
 from ..render import ImageWork, Route
 
@@ -109,9 +110,10 @@ class ImageService:
                     w.put(i, {role: value[k] for role, value in outputs.items()})
 
     def _finish(self, work: ImageWork, fmt: str) -> Result:
-        quality = self.config.quality
-        restored = encode(work.restored, fmt, quality) if work.restored is not None else b""
-        return Result(image=encode(work.picture(), fmt, quality), restored=restored)
+        options = EncodeOptions(quality=self.config.quality)
+        finished = work.finish()
+        restored = encode(finished.restored, fmt, finished.meta, options) if finished.restored is not None else b""
+        return Result(image=encode(finished.picture, fmt, finished.meta, options), restored=restored)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
