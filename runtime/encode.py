@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import UserError
-from .metadata import EXIF_IFD, GPS_IFD, Metadata, add_exif_ifds, add_jpeg_iptc, pillow_save_args, png_chunks, tiff_tags
+from .metadata import Metadata, add_exif_ifds, add_jpeg_iptc, pillow_save_args, png_chunks, tiff_tags
 
 __all__ = ["COMPRESSIONS", "EncodeOptions", "TiffPages", "check_compression", "encode", "is_colour"]
 
@@ -123,7 +123,7 @@ class TiffPages:
         compression = _TIFFFILE_COMPRESSION[self.options.compression]
         dpi = meta.dpi if meta is not None else None
         description = meta.ifd0.get(270) if meta is not None else None
-        tags = [t for t in tiff_tags(meta, colour) if not (self._bigtiff and t[0] in (EXIF_IFD, GPS_IFD))]
+        tags = tiff_tags(meta, colour, sub_ifds=not self._bigtiff)
         self._writer.write(array, photometric="rgb" if colour else "minisblack", compression=compression,
                            predictor=compression is not None, resolution=dpi,
                            resolutionunit="INCH" if dpi else None, description=description, metadata=None,

@@ -41,8 +41,11 @@ class AtomicFile:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.fchmod(fd, _mode_for(path))
-        self.handle = os.fdopen(fd, "w+b")
+        try:
+            os.fchmod(fd, _mode_for(path))
+            self.handle = open(self._tmp, "r+b")  # by name: writers such as tifffile want a named file
+        finally:
+            os.close(fd)
 
     def commit(self) -> None:
         self.handle.close()

@@ -34,6 +34,9 @@ __all__ = ["Metadata", "add_exif_ifds", "add_jpeg_iptc", "png_chunks", "pillow_s
 log = logging.getLogger(__name__)
 
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+# tifffile refuses to write the sub-IFD pointers; a placeholder one below each (same place in the sorted IFD)
+# is written instead and renamed by add_exif_ifds.
+_PLACEHOLDER = {EXIF_IFD: EXIF_IFD - 1, GPS_IFD: GPS_IFD - 1}
 ORIENTATION = 0x0112
 # IFD0 tags that describe the picture (TIFF 6 and EXIF share them); everything else in a TIFF's IFD0 is structure.
 DESCRIPTIVE = (269, 270, 271, 272, 285, 305, 306, 315, 316, 33432)
@@ -180,9 +183,9 @@ def png_chunks(meta: Metadata | None, colour: bool) -> list[tuple[bytes, bytes]]
     return chunks
 
 
-def tiff_tags(meta: Metadata | None, colour: bool) -> list[tuple]:
+def tiff_tags(meta: Metadata | None, colour: bool, sub_ifds: bool = True) -> list[tuple]:
     """tifffile ``extratags`` (code, dtype, count, value, writeonce): ICC, XMP, IPTC, IFD0's descriptive tags,
-    and 0 placeholders for the EXIF and GPS sub-IFDs that :func:`add_exif_ifds` appends."""
+    and placeholders for the EXIF and GPS sub-IFD pointers that :func:`add_exif_ifds` fills in."""
     icc = meta.output_icc(colour) if meta is not None else srgb_profile() if colour else None
     tags: list[tuple] = []
     if icc:
@@ -197,8 +200,8 @@ def tiff_tags(meta: Metadata | None, colour: bool) -> list[tuple]:
     if meta.iptc:
         tags.append((33723, 7, len(meta.iptc), meta.iptc, True))
     for code, values in ((EXIF_IFD, meta.exif_ifd), (GPS_IFD, meta.gps_ifd)):
-        if values:
-            tags.append((code, 4, 1, 0, True))
+        if values and sub_ifds:
+            tags.append((_PLACEHOLDER[code], 4, 1, 0, True))
     return tags
 
 
@@ -213,9 +216,12 @@ def add_exif_ifds(handle, metas: list[Metadata | None]) -> None:
     if not wanted:
         return
     handle.seek(0)
-    with tifffile.TiffFile(handle, _useframes=False) as tif:
-        order = tif.byteorder
-        spots = {(i, code): tif.pages[i].tags[code].valueoffset for i, code, _ in wanted}
+    tif = tifffile.TiffFile(handle)  # not closed: that would close the caller's handle
+    order = tif.byteorder
+    spots = {}
+    for i, code, _ in wanted:
+        tag = tif.pages[i].tags[_PLACEHOLDER[code]]
+        spots[(i, code)] = tag.offset, tag.valueoffset
     prefix = b"II" if order == "<" else b"MM"
     for i, code, values in wanted:
         end = handle.seek(0, io.SEEK_END)
@@ -226,7 +232,10 @@ def add_exif_ifds(handle, metas: list[Metadata | None]) -> None:
         for tag, value in values.items():
             ifd[tag] = value
         handle.write(ifd.tobytes(end))
-        handle.seek(spots[(i, code)])
+        entry, value = spots[(i, code)]
+        handle.seek(entry)
+        handle.write(struct.pack(order + "H", code))
+        handle.seek(value)
         handle.write(struct.pack(order + "I", end))
     handle.seek(0, io.SEEK_END)
 
