@@ -140,10 +140,11 @@ def peek_pixels(path: Path, page: int = 0) -> int:
         return 0
 
 
-def tiff_page_count(path: Path) -> int:
-    """Pages (IFDs) of a TIFF file; 1 when it cannot be read (decoding then reports why)."""
+def tiff_page_count(path: Path | bytes) -> int:
+    """Pages (IFDs) of a TIFF file (or its bytes); 1 when it cannot be read (decoding then reports why)."""
     try:
-        with open_regular(path) as handle, Image.open(handle) as im:
+        with (io.BytesIO(path) if isinstance(path, bytes) else open_regular(path)) as handle, \
+                Image.open(handle) as im:
             return max(1, getattr(im, "n_frames", 1))
     except Exception:  # noqa: BLE001
         return 1

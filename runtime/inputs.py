@@ -207,7 +207,7 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
     for src, rel in found:
         unusable = not_a_regular_file(src)
         kind, pages = ("", [0]) if unusable else sniff(src)
-        job_fmt = _output_format(fmt, kind, depth)
+        job_fmt = output_format(fmt, kind, depth)
         out = out_root / rel.with_suffix(_suffix(job_fmt, rel.suffix, fmt))
         job = Job(src, out, out.with_name(out.stem + RESTORED_TAG + out.suffix) if save_restored else None,
                   fmt=job_fmt, pages=pages, deep_output=job_fmt in DEEP_FORMATS and depth != "8")
@@ -242,18 +242,25 @@ def sniff(path: Path) -> tuple[str, list[int]]:
             head = handle.read(12)
     except (OSError, UserError):
         return "", [0]  # decode_gray reports why, at its turn
+    kind = container(head)
+    return kind, list(range(tiff_page_count(path))) if kind == "tiff" else [0]
+
+
+def container(head: bytes) -> str:
+    """The container a file's first 12 bytes announce: tiff, jpg, png, webp, or '' for anything else."""
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff", list(range(tiff_page_count(path)))
+        return "tiff"
     if head[:3] == b"\xff\xd8\xff":
-        return "jpg", [0]
+        return "jpg"
     if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png", [0]
+        return "png"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp", [0]
-    return "", [0]
+        return "webp"
+    return ""
 
 
-def _output_format(fmt: str, kind: str, depth: str) -> str:
+def output_format(fmt: str, kind: str, depth: str) -> str:
+    """``--format`` for an input of container ``kind``: ``auto`` keeps TIFF, PNG and JPEG (not with --depth 16)."""
     if fmt != "auto":
         return fmt
     if kind in ("tiff", "png") or (kind == "jpg" and depth != "16"):
