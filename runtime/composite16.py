@@ -55,13 +55,20 @@ def colorize_native16(luma16: np.ndarray, rgb_small: np.ndarray) -> np.ndarray:
     _, cb, cr = Image.fromarray(rgb_small, "RGB").convert("YCbCr").split()
     chroma = [np.asarray(p.convert("F").resize((w, h), _UP), np.float32) for p in (cb, cr)]
     out = np.empty((h, w, 3), np.uint16)
+    (_, cr_r), (cb_g, cr_g), (cb_b, _) = _CHROMA_TO_RGB * 257.0
     for top in range(0, h, _BAND):
         rows = slice(top, min(top + _BAND, h))
-        y = luma16[rows].astype(np.float32)[..., None]
-        offsets = (np.stack([chroma[0][rows], chroma[1][rows]], -1) - 128.0) * 257.0
-        delta = offsets @ _CHROMA_TO_RGB.T  # H x W x 3 offsets from Y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            room = np.where(delta > 0, (65535.0 - y) / delta, np.where(delta < 0, -y / delta, np.inf))
-        scale = np.clip(room.min(axis=-1, keepdims=True), 0.0, 1.0)
-        out[rows] = np.clip(np.rint(y + scale * delta), 0, 65535).astype(np.uint16)
+        y = luma16[rows].astype(np.float32)
+        cb, cr = chroma[0][rows] - 128.0, chroma[1][rows] - 128.0
+        delta = np.stack([cr_r * cr, cb_g * cb + cr_g * cr, cb_b * cb], -1)  # offsets from Y, 16-bit units
+        rgb = y[..., None] + delta
+        bad = ((rgb < 0) | (rgb > 65535)).any(-1)
+        if bad.any():  # chroma scaled into gamut, luma kept (composite.fix_gamut at 16 bits)
+            yb, db = y[bad][:, None], delta[bad]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                room = np.where(db > 0, (65535.0 - yb) / db, np.where(db < 0, -yb / db, np.inf))
+            rgb[bad] = yb + np.clip(room.min(axis=1, keepdims=True), 0.0, 1.0) * db
+        np.rint(rgb, out=rgb)
+        np.clip(rgb, 0, 65535, out=rgb)
+        out[rows] = rgb
     return out

@@ -7,7 +7,8 @@ Writers, chosen for what each can hold (measured: README, "Archival fidelity"):
   through zlib, the fastest of the writers measured; the metadata chunks are the ones Pillow writes for the
   same picture (metadata.png_chunks), so 8-bit and 16-bit PNGs carry the same things.
 - tifffile (pure Python, a base dependency): every TIFF, pages appended one by one (:class:`TiffPages`),
-  16 bits where the picture has them, Deflate with the horizontal predictor by default, LZW (``--compression
+  16 bits where the picture has them, Deflate (zlib level 3, as PNG) with the horizontal predictor by default
+  (the predictor halves a 16-bit scan's file; level 3 is 1.6x faster than 6 for 2 % more), LZW (``--compression
   lzw``: tifffile encodes LZW through imagecodecs, ``pip install 'revive[lzw]'``) or none.
 
 JPEG and WebP hold 8 bits: a 16-bit picture given to them is rounded, ``(v + 128) // 257``. Pictures are Pillow
@@ -125,6 +126,7 @@ class TiffPages:
         description = meta.ifd0.get(270) if meta is not None else None
         tags = tiff_tags(meta, colour, sub_ifds=not self._bigtiff)
         self._writer.write(array, photometric="rgb" if colour else "minisblack", compression=compression,
+                           compressionargs={"level": 3} if compression == "adobe_deflate" else None,
                            predictor=compression is not None, resolution=dpi,
                            resolutionunit="INCH" if dpi else None, description=description, metadata=None,
                            software=False, extratags=tags, contiguous=False)

@@ -284,3 +284,71 @@ def test_tif_and_png_of_one_name_both_get_outputs(tmp_path, tiny_onnx):
                "--format", "png") == 0
     assert {p.name for p in (out / "png").iterdir() if not p.name.startswith(".")} == {"photo.png.png",
                                                                                        "photo.tif.png"}
+
+
+# -- colour profiles ---------------------------------------------------------------------------------------
+
+
+def icc_profile(space: bytes, gamma: float) -> bytes:
+    """A minimal ICC v2 display profile: GRAY with one curve, or RGB with sRGB's primaries and ``gamma``
+    curves (1.0: linear light, which no sRGB viewer shows as it is)."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    text = b"revive test profile\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 8 + b"\0\0\0" + b"\0" * 67
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249))]
+    if space == b"GRAY":
+        tags.append((b"kTRC", curve))
+    else:
+        tags += [(b"rXYZ", xyz(0.4361, 0.2225, 0.0139)), (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)),
+                 (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)), (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntr" + space.ljust(4)
+              + b"XYZ " + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + xyz(0.9642, 1.0, 0.8249)[8:]
+              + b"\0" * 4 + b"\0" * 16 + b"\0" * 28)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def test_a_colour_profile_is_honoured_when_decoding(tmp_path, tiny_onnx):
+    """An RGB scan in linear light: the model and the output see what a colour-managed viewer shows."""
+    from revive.runtime.images import decode_gray
+
+    level = np.full((24, 32, 3), 64, np.uint8)  # 25 % of linear light: about 137 in sRGB
+    profile = icc_profile(b"RGB", 1.0)
+    Image.fromarray(level).save(tmp_path / "linear.png", icc_profile=profile)
+    Image.fromarray(level).save(tmp_path / "plain.png")
+    assert np.asarray(decode_gray(tmp_path / "plain.png", None).native).mean() == 64
+    seen = np.asarray(decode_gray(tmp_path / "linear.png", None).native).astype(float)
+    assert abs(seen.mean() - 137) <= 2
+    assert run("--engine", tiny_onnx["rgb"], tmp_path / "linear.png", "-o", tmp_path / "out") == 0
+    with Image.open(tmp_path / "out" / "linear.png") as im:
+        assert abs(np.asarray(im.convert("L"), float).mean() - 137) <= 2
+        assert "sRGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"])))
+
+
+def test_the_restored_gray_keeps_the_inputs_gray_profile(tmp_path, restore_onnx, tiny_onnx):
+    profile = icc_profile(b"GRAY", 1.8)
+    ImageCms.ImageCmsProfile(io.BytesIO(profile))  # LittleCMS reads it
+    deep = ramp16(32, 48)
+    tifffile.imwrite(tmp_path / "scan.tif", deep, photometric="minisblack",
+                     extratags=[(34675, 7, len(profile), profile, True)])
+    assert run("--engine", restore_onnx, "--engine", tiny_onnx["rgb"], tmp_path / "scan.tif", "-o",
+               tmp_path / "out", "--save-restored") == 0
+    with Image.open(tmp_path / "out" / "scan.restored.tif") as im:
+        assert im.info["icc_profile"] == profile
+    with Image.open(tmp_path / "out" / "scan.tif") as im:
+        assert im.info["icc_profile"] != profile and im.info["icc_profile"][16:20] == b"RGB "
