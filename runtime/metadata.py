@@ -131,10 +131,17 @@ def _is_gray_profile(icc: bytes) -> bool:
 
 @lru_cache(maxsize=1)
 def srgb_profile() -> bytes:
-    """LittleCMS's sRGB profile (through Pillow's ImageCms), the one colour outputs carry."""
+    """LittleCMS's sRGB profile (through Pillow's ImageCms), the one colour outputs carry.
+
+    LittleCMS stamps a profile with the time it was made (and an MD5 of that): a fixed date and an ID of
+    zeros ("not computed", as the ICC spec allows) make every process write the same bytes, so a file is
+    the same file however it travelled (one process, Ray, revive-serve)."""
     from PIL import ImageCms
 
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[24:36] = struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+    data[84:100] = bytes(16)
+    return bytes(data)
 
 
 # -- writing ---------------------------------------------------------------------------------------------
