@@ -145,17 +145,6 @@ def test_jpeg_by_request_parameter(server, serve_inputs):
     assert diff.mean() < 8
 
 
-def test_sigterm_stops_cleanly(server):
-    # Last in the module: it stops the module's server.
-    server.process.send_signal(signal.SIGTERM)
-    code = server.process.wait(timeout=60)
-    log = server.log.read_text()
-    assert code == 0, log[-3000:]
-    assert "stopped" in log
-    with pytest.raises(Exception):
-        urllib.request.urlopen(server.metrics, timeout=5)
-
-
 def test_fidelity_over_the_wire(server, tmp_path):
     """Bytes in, bytes out through Triton: a 3-page 16-bit TIFF comes back as a 3-page 16-bit TIFF at its DPI,
     the archival JPEG as a JPEG with its date, profile and orientation applied."""
@@ -175,3 +164,14 @@ def test_fidelity_over_the_wire(server, tmp_path):
     with Image.open(io.BytesIO(scan["image"])) as im:
         assert im.format == "JPEG" and im.size == (40, 64) and exif_of(im)[1][0x9003] == DATE
         assert "icc_profile" in im.info and im.info["dpi"] == (300, 300)
+
+
+def test_sigterm_stops_cleanly(server):
+    # Last in the module: it stops the module's server.
+    server.process.send_signal(signal.SIGTERM)
+    code = server.process.wait(timeout=60)
+    log = server.log.read_text()
+    assert code == 0, log[-3000:]
+    assert "stopped" in log
+    with pytest.raises(Exception):
+        urllib.request.urlopen(server.metrics, timeout=5)
