@@ -47,7 +47,7 @@ from .errors import UserError, describe
 from .metadata import Metadata, read_metadata
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "Decoded", "decode_gray", "open_regular", "peek_pixels",
-           "set_max_pixels", "tiff_page_count", "to_gray"]
+           "set_max_pixels", "tiff_pages", "to_gray"]
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,22 @@ def peek_pixels(path: Path, page: int = 0) -> int:
         return 0
 
 
-def tiff_page_count(path: Path | bytes) -> int:
-    """Pages (IFDs) of a TIFF file (or its bytes); 1 when it cannot be read (decoding then reports why)."""
+def tiff_pages(path: Path | bytes) -> tuple[list[int], list[int]]:
+    """(the pages of a TIFF, its reduced-resolution thumbnails): IFD indexes, thumbnails being those whose
+    NewSubfileType says "reduced-resolution version of another page" (what scanners and cameras add as a
+    preview). ``([0], [])`` when the file cannot be read (decoding then reports why)."""
+    pages, thumbnails = [], []
     try:
         with (io.BytesIO(path) if isinstance(path, bytes) else open_regular(path)) as handle, \
                 Image.open(handle) as im:
-            return max(1, getattr(im, "n_frames", 1))
+            for index in range(max(1, getattr(im, "n_frames", 1))):
+                im.seek(index)
+                (thumbnails if int(im.tag_v2.get(254, 0)) & 1 else pages).append(index)
     except Exception:  # noqa: BLE001
-        return 1
+        return [0], []
+    if not pages:  # only "thumbnails": they are the pictures there are
+        return thumbnails, []
+    return pages, thumbnails
 
 
 def open_regular(path: Path) -> BinaryIO:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import not_a_regular_file
-from .images import open_regular, tiff_page_count
+from .images import open_regular, tiff_pages
 
 __all__ = ["DEFAULT_EXTS", "FORMATS", "OUTPUT_MARK", "Job", "InputError", "find_inputs", "mark_output_folder",
            "plan_jobs", "remove_stale_parts", "run_files"]
@@ -75,6 +75,7 @@ class Job:
     pages: list[int] = field(default_factory=lambda: [0])
     deep_output: bool = True  # the output format and --depth allow 16 bits
     page_reasons: dict[int, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the job leaves out on purpose (TIFF thumbnails)
 
     def fail(self, reason: str) -> None:
         self.status, self.reason = "failed", reason
@@ -125,7 +126,8 @@ class Job:
         """The job in the --summary report."""
         entry = {"input": str(self.source), "output": str(self.output), "status": self.status,
                  **({"reason": self.reason} if self.reason else {}),
-                 **({"timings": self.timings} if self.timings else {})}
+                 **({"timings": self.timings} if self.timings else {}),
+                 **({"notes": self.notes} if self.notes else {})}
         if len(self.pages) > 1:
             entry["pages"] = [{"page": i + 1, **({"output": str(self.outputs(i)[0])} if self.split_pages else {}),
                                "status": ("pending" if i not in self.page_reasons else
@@ -206,11 +208,15 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
     jobs = []
     for src, rel in found:
         unusable = not_a_regular_file(src)
-        kind, pages = ("", [0]) if unusable else sniff(src)
+        kind, pages, thumbnails = ("", [0], []) if unusable else sniff(src)
         job_fmt = output_format(fmt, kind, depth)
         out = out_root / rel.with_suffix(_suffix(job_fmt, rel.suffix, fmt))
         job = Job(src, out, out.with_name(out.stem + RESTORED_TAG + out.suffix) if save_restored else None,
                   fmt=job_fmt, pages=pages, deep_output=job_fmt in DEEP_FORMATS and depth != "8")
+        job.notes = [f"IFD {i + 1}: a reduced-resolution thumbnail of another page (TIFF NewSubfileType 1), "
+                     "not processed" for i in thumbnails]
+        for note in job.notes:
+            log.warning("%s: %s", src, note)
         jobs.append(job)
         if unusable:
             job.fail(unusable)
@@ -235,15 +241,18 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
     return jobs
 
 
-def sniff(path: Path) -> tuple[str, list[int]]:
-    """(the file's container from its first bytes: tiff, jpg, png, webp or '', its pages: TIFF pages, else [0])."""
+def sniff(path: Path) -> tuple[str, list[int], list[int]]:
+    """(the file's container from its first bytes: tiff, jpg, png, webp or '', its pages: TIFF pages, else [0],
+    the IFDs left out as thumbnails)."""
     try:
         with open_regular(path) as handle:
             head = handle.read(12)
     except (OSError, UserError):
-        return "", [0]  # decode_gray reports why, at its turn
+        return "", [0], []  # decode_gray reports why, at its turn
     kind = container(head)
-    return kind, list(range(tiff_page_count(path))) if kind == "tiff" else [0]
+    if kind != "tiff":
+        return kind, [0], []
+    return kind, *tiff_pages(path)
 
 
 def container(head: bytes) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..backends import Backend
 from ..encode import EncodeOptions, TiffPages, encode
-from ..images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, tiff_page_count
+from ..images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, tiff_pages
 from ..inputs import DEEP_FORMATS, FORMATS, container, output_format
 from ..layout import LayoutOptions
 from ..render import ImageWork, Route
@@ -102,12 +102,15 @@ class ImageService:
         cfg = self.config
         kind = container(bytes(data[:12]))
         fmt = output_format(fmt, kind, cfg.depth)
-        count = tiff_page_count(bytes(data)) if kind == "tiff" else 1
+        numbers, thumbnails = tiff_pages(bytes(data)) if kind == "tiff" else ([0], [])
+        if thumbnails:
+            log.info("upload: IFD %s left out (reduced-resolution thumbnails)", ", ".join(str(i + 1) for i in thumbnails))
+        count = len(numbers)
         if count > 1:
             fmt = "tiff"
         depth = cfg.depth if fmt in DEEP_FORMATS else "8"
         pages: list[ImageWork | str] = []
-        for page in range(count):
+        for page in numbers:
             try:
                 decoded = decode_gray(data, self._view, keep_native=cfg.native, max_pixels=cfg.max_pixels,
                                       page=page, depth=depth)

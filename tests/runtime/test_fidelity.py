@@ -352,3 +352,17 @@ def test_the_restored_gray_keeps_the_inputs_gray_profile(tmp_path, restore_onnx,
         assert im.info["icc_profile"] == profile
     with Image.open(tmp_path / "out" / "scan.tif") as im:
         assert im.info["icc_profile"] != profile and im.info["icc_profile"][16:20] == b"RGB "
+
+
+def test_a_thumbnail_ifd_is_left_out_and_said_so(tmp_path, tiny_onnx, caplog):
+    with tifffile.TiffWriter(tmp_path / "scan.tif") as tif:
+        tif.write(ramp16(40, 60), photometric="minisblack")
+        tif.write(ramp16(10, 15), photometric="minisblack", subfiletype=1)  # the scanner's preview
+        tif.write(ramp16(40, 60, seed=2), photometric="minisblack")
+    summary = tmp_path / "s.json"
+    assert run("--engine", tiny_onnx["rgb"], tmp_path / "scan.tif", "-o", tmp_path / "out", "--summary", summary) == 0
+    with tifffile.TiffFile(tmp_path / "out" / "scan.tif") as tif:
+        assert [p.shape for p in tif.pages] == [(40, 60, 3), (40, 60, 3)]
+    entry = json.loads(summary.read_text())["files"][0]
+    assert len(entry["pages"]) == 2 and "IFD 2" in entry["notes"][0] and "thumbnail" in entry["notes"][0]
+    assert any("IFD 2" in r.getMessage() for r in caplog.records)
