@@ -12,6 +12,11 @@ change touches (decode, metadata, composite, encode, write); a real colorizer wo
 model time to both sides. Inputs: ``--images`` gray PNGs cut from scikit-image's photos at ``--image-size``,
 and the same pictures as 16-bit gray TIFFs (x 257 plus a fine grain, so that the 16 bits are real), which
 come back as 16-bit RGB TIFFs (Deflate with the predictor). Writes ``fidelity_speed.{json,md}``.
+
+``--png-writers`` times the candidates for 16-bit RGB PNG (Pillow cannot write it) on one 3000 x 2000 photo
+at 16 bits with a scanner's grain: pypng (chosen), numpngw and imagecodecs when they are importable
+(``pip install numpngw imagecodecs`` to include them), Pillow's 8-bit PNG of the same picture as the
+reference; best of 3 each. Writes ``fidelity_png_writers.{json,md}``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import numpy as np
 
 from .report import markdown_table, write_results
 
-__all__ = ["main", "make_tint_colorizer"]
+__all__ = ["main", "make_tint_colorizer", "time_png_writers"]
 
 
 def make_tint_colorizer(path: Path, size: int) -> Path:
@@ -86,11 +91,81 @@ def run_files(model: Path, inputs: Path, out: Path, tag: str, env: dict[str, str
     return {k: result[k] for k in ("images", "wall_s", "images_per_s", "mpx_per_s", "cpu_s", "images_per_cpu_s")}
 
 
+def time_png_writers(repeats: int = 3) -> dict[str, Any]:
+    """Milliseconds and megabytes of each available 16-bit RGB PNG writer on one photo (module docstring)."""
+    import importlib.util
+    import io
+    import time
+
+    from PIL import Image
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((3000, 2000), Image.Resampling.BICUBIC), np.float64)
+    rgb = np.clip(photo * 257 + rng.normal(0, 40, photo.shape), 0, 65535).astype(np.uint16)
+    h, w, _ = rgb.shape
+
+    def pypng() -> bytes:
+        import png
+
+        buffer = io.BytesIO()
+        png.Writer(w, h, greyscale=False, bitdepth=16, compression=3).write(buffer, rgb.reshape(h, w * 3))
+        return buffer.getvalue()
+
+    def numpngw() -> bytes:
+        import numpngw as n
+
+        buffer = io.BytesIO()
+        n.write_png(buffer, rgb)
+        return buffer.getvalue()
+
+    def imagecodecs() -> bytes:
+        import imagecodecs as ic
+
+        return ic.png_encode(rgb, level=3)
+
+    def pillow_8bit() -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray((rgb >> 8).astype(np.uint8)).save(buffer, "PNG", compress_level=3)
+        return buffer.getvalue()
+
+    writers = {"pypng (zlib 3, unfiltered)": ("png", pypng), "numpngw (default)": ("numpngw", numpngw),
+               "imagecodecs png_encode (level 3)": ("imagecodecs", imagecodecs),
+               "Pillow, the same picture at 8 bits (reference)": ("PIL", pillow_8bit)}
+    results: dict[str, Any] = {}
+    for name, (module, write) in writers.items():
+        if importlib.util.find_spec(module) is None:
+            results[name] = {"status": "skipped", "reason": f"{module} is not installed"}
+            continue
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            blob = write()
+            times.append(time.perf_counter() - start)
+        results[name] = {"status": "ok", "ms": round(min(times) * 1e3), "mb": round(len(blob) / 1e6, 1)}
+    return {"picture": "scikit-image astronaut, 3000 x 2000, x 257 + grain (sigma 40)", "writers": results}
+
+
+def _png_writers(args: argparse.Namespace) -> int:
+    body = time_png_writers()
+
+    def markdown(data: dict[str, Any]) -> str:
+        rows = [[n, r.get("ms", ""), r.get("mb", ""), r.get("reason", "")] for n, r in data["writers"].items()]
+        return (f"# 16-bit RGB PNG writers\n\n{data['picture']}\n\nCommand: `{data['command']}`\n\n"
+                + markdown_table(["writer", "ms (best of 3)", "MB", ""], rows) + "\n")
+
+    data = write_results("fidelity_png_writers", "python -m revive.benchmarks.fidelity_bench --png-writers", body,
+                         markdown, out=args.out)
+    print(json.dumps(data["writers"], indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .sample_inputs import make_inputs
 
     p = argparse.ArgumentParser(prog="python -m revive.benchmarks.fidelity_bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--base", type=Path, required=True, help="checkout of the revision to compare with")
+    p.add_argument("--base", type=Path, help="checkout of the revision to compare with")
+    p.add_argument("--png-writers", action="store_true", help="time the 16-bit RGB PNG writers instead")
     p.add_argument("--images", type=int, default=24)
     p.add_argument("--image-size", default="1600x1200", help="WxH of the inputs (default %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="ABBA rounds (default %(default)s)")
@@ -98,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>)")
     args = p.parse_args(argv)
+    if args.png_writers:
+        return _png_writers(args)
+    if args.base is None:
+        p.error("--base is required (a checkout of the revision to compare with)")
     w, h = (int(v) for v in args.image_size.lower().split("x"))
     runs: dict[str, list[dict[str, Any]]] = {"base 8-bit PNG": [], "this 8-bit PNG": [], "this 16-bit TIFF": []}
     with tempfile.TemporaryDirectory(prefix="revive-fidelity-bench.") as tmp:

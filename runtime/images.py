@@ -106,7 +106,7 @@ def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool
             if read_wide is not None:
                 wide = _orient(read_wide(handle, page)[..., :3], im.getexif().get(0x0112, 1))
             im.load()
-            gray, deep = _gray_and_deep(ImageOps.exif_transpose(im), wide, keep_native and depth, meta)
+            gray, deep = _gray_and_deep(ImageOps.exif_transpose(im), wide, depth if keep_native else "8", meta)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -233,13 +233,14 @@ def _deep_colour(im: Image.Image):
     return None
 
 
-def _gray_and_deep(im: Image.Image, wide: np.ndarray | None, depth, meta: Metadata) -> tuple[Image.Image, np.ndarray | None]:
-    """(8-bit gray, 16-bit gray or None) of an EXIF-turned image; ``depth`` False: no 16-bit gray wanted."""
+def _gray_and_deep(im: Image.Image, wide: np.ndarray | None, depth: str,
+                   meta: Metadata) -> tuple[Image.Image, np.ndarray | None]:
+    """(8-bit gray, 16-bit gray or None) of an EXIF-turned image; ``depth`` as :func:`decode_gray`'s."""
     if wide is not None:  # 16-bit colour, full depth: BT.601 with Pillow's integer weights, at 16 bits
         rgb = wide.astype(np.uint32)
         deep = ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint16)
         return _eight(deep), deep
-    if depth and _is_deep(im):
+    if depth != "8" and _is_deep(im):
         deep = _to_16(im)
         return _eight(deep), deep
     if im.mode not in ("L", "LA", "La", "1", "I;16", "I;16L", "I;16B", "I;16N", "I", "F") and meta.icc \

@@ -104,7 +104,8 @@ class ImageService:
         fmt = output_format(fmt, kind, cfg.depth)
         numbers, thumbnails = tiff_pages(bytes(data)) if kind == "tiff" else ([0], [])
         if thumbnails:
-            log.info("upload: IFD %s left out (reduced-resolution thumbnails)", ", ".join(str(i + 1) for i in thumbnails))
+            log.info("upload: IFD %s left out (reduced-resolution thumbnails)",
+                     ", ".join(str(i + 1) for i in thumbnails))
         count = len(numbers)
         if count > 1:
             fmt = "tiff"
