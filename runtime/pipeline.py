@@ -124,7 +124,7 @@ class RunStats:
         per_s = (lambda n: round(n / self.wall_s, 2)) if self.wall_s else (lambda n: 0.0)
         return {
             "counts": counts,
-            "files": self.file_counts,
+            "file_counts": self.file_counts,
             "timings": {"wall_s": round(self.wall_s, 3),
                         **{f"{k}_thread_s": round(v, 3) for k, v in self.stage_s.items()}},
             "throughput": {"images_per_s": per_s(counts["written"]), "batches": self.batches, "rows": self.rows,
