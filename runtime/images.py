@@ -26,7 +26,8 @@ PNGs, which Pillow reads at 8 bits, are read at full depth through tifffile and 
 
 Colour profiles: a colour input with an ICC profile other than sRGB is converted to sRGB (LittleCMS, through
 Pillow's ImageCms) before it becomes gray, so the model sees what a viewer shows; a gray input keeps its own
-pixels, and its gray profile goes on with them (metadata.py).
+pixels, and its gray profile goes on with them (metadata.py; its tone curve reaches the colour output in
+render.py).
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 from PIL import Image
 
 __all__ = ["Metadata", "add_exif_ifds", "add_jpeg_iptc", "png_chunks", "pillow_save_args", "read_metadata",
-           "srgb_profile", "tiff_tags"]
+           "srgb_profile", "srgb_tone", "tiff_tags"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,29 @@ def srgb_profile() -> bytes:
     data[24:36] = struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
     data[84:100] = bytes(16)
     return bytes(data)
+
+
+@lru_cache(maxsize=16)
+def srgb_tone(icc: bytes) -> np.ndarray | None:
+    """A gray profile's tone curve into sRGB: uint8 level -> the sRGB level a colour-managed viewer shows
+    (256 entries, LittleCMS on a ramp), or None when the profile is sRGB's own within a level or unreadable.
+
+    The restored gray keeps the scan's pixels and its profile; a colour output is sRGB, so its luminance is
+    the scan's put through this curve (interpolated at 16 bits)."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        transform = ImageCms.buildTransform(source, ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile())),
+                                            "L", "RGB")
+        ramp = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(1, 256), "L")
+        curve = np.asarray(ImageCms.applyTransform(ramp, transform))[0, :, 1]
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.info("gray profile unreadable (%s); gray levels taken as sRGB", exc)
+        return None
+    if np.abs(curve.astype(np.int16) - np.arange(256)).max() <= 1:
+        return None
+    return curve
 
 
 # -- writing ---------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from .composite import apply_restore, colorize_native
 from .composite16 import apply_restore16, colorize_native16
 from .images import Decoded
 from .layout import LayoutOptions, TilePlan, WholeView, view
-from .metadata import Metadata
+from .metadata import Metadata, srgb_tone
 
 __all__ = ["Finished", "ImageWork", "Route", "run_image"]
 
@@ -202,14 +202,19 @@ class ImageWork:
         arrays when the output is 16-bit."""
         if self.step is not None:
             raise RuntimeError("the picture is not ready: some rows are not back")
+        tone = srgb_tone(self.meta.icc) if self.meta is not None and self.meta.icc_gray else None
         if self.deep is not None:
-            return self.deep if self._rgb is None else colorize_native16(self.deep, self._rgb)
+            if self._rgb is None:
+                return self.deep
+            luma16 = self.deep if tone is None else np.rint(np.interp(self.deep, np.arange(256) * 257.0,
+                                                                      tone * 257.0)).astype(np.uint16)
+            return colorize_native16(luma16, self._rgb)
         luma = self._luma if self._luma is not None else self.gray
         if self._rgb is None:
             return luma
         if not self.native:
             return Image.fromarray(self._rgb, "RGB")
-        return colorize_native(luma, self._rgb)
+        return colorize_native(luma if tone is None else luma.point(tone.tolist()), self._rgb)
 
     def finish(self) -> Finished:
         """The composited outputs (the costly step: run it on a worker thread)."""

@@ -354,6 +354,19 @@ def test_the_restored_gray_keeps_the_inputs_gray_profile(tmp_path, restore_onnx,
         assert im.info["icc_profile"] != profile and im.info["icc_profile"][16:20] == b"RGB "
 
 
+def test_a_gray_profiles_tone_reaches_the_colour_output(tmp_path, tiny_onnx):
+    """A gray scan in linear light (gamma 1.0 profile): the restored gray would keep its pixels; the sRGB
+    colour output shows the levels a colour-managed viewer shows for them."""
+    profile = icc_profile(b"GRAY", 1.0)
+    for name, depth in (("eight.tif", np.uint8), ("deep.tif", np.uint16)):
+        scale = 1 if depth is np.uint8 else 257
+        tifffile.imwrite(tmp_path / name, np.full((20, 30), 64 * scale, depth), photometric="minisblack",
+                         extratags=[(34675, 7, len(profile), profile, True)])
+        assert run("--engine", tiny_onnx["rgb"], tmp_path / name, "-o", tmp_path / "out") == 0
+        y = luma601(read16(tmp_path / "out" / name)) / scale
+        assert abs(y.mean() - 137) <= 1.5, name  # 25 % linear light is sRGB level 137
+
+
 def test_a_thumbnail_ifd_is_left_out_and_said_so(tmp_path, tiny_onnx, caplog):
     with tifffile.TiffWriter(tmp_path / "scan.tif") as tif:
         tif.write(ramp16(40, 60), photometric="minisblack")
