@@ -105,7 +105,7 @@ def decode_gray(path: Path | bytes, image_size: int | None, *, keep_native: bool
             read_wide = _deep_colour(im) if keep_native and depth != "8" else None
             wide = None
             if read_wide is not None:
-                wide = _orient(read_wide(handle, page)[..., :3], im.getexif().get(0x0112, 1))
+                wide = _orient(_samples_16(read_wide(handle, page)[..., :3]), im.getexif().get(0x0112, 1))
             im.load()
             gray, deep = _gray_and_deep(ImageOps.exif_transpose(im), wide, depth if keep_native else "8", meta)
     except DecodeError:
@@ -213,16 +213,24 @@ def _stretch(a: np.ndarray) -> Image.Image:
 
 def _deep_colour(im: Image.Image):
     """A reader of the page's 16-bit colour samples when Pillow would read them at 8 bits, else None."""
-    if im.mode not in ("RGB", "RGBA") or not im.tile or ";16" not in str(im.tile[0].args):
+    if im.mode not in ("RGB", "RGBA") or not im.tile:
         return None
     if im.format == "TIFF":
+        bits = im.tag_v2.get(258, (8,))
+        if max(bits if isinstance(bits, tuple) else (bits,)) <= 8:
+            return None
+
         def read(handle, page):
             import tifffile
 
             handle.seek(0)
-            return tifffile.imread(handle, key=page)
+            with tifffile.TiffFile(handle, _multifile=False) as tif:
+                stored = tif.pages[page]
+                samples = stored.asarray()
+                # separate planes (PlanarConfiguration 2) come as S x Y x X: samples last, as Pillow has them
+                return np.moveaxis(samples, 0, -1) if stored.axes.startswith("S") else samples
         return read
-    if im.format == "PNG":
+    if im.format == "PNG" and ";16" in str(im.tile[0].args):
         def read(handle, page):
             import png
 
@@ -232,6 +240,22 @@ def _deep_colour(im: Image.Image):
             return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(height, width, planes)
         return read
     return None
+
+
+def _samples_16(a: np.ndarray) -> np.ndarray:
+    """Colour samples of any depth at 16 bits: 16-bit as stored; float and wider integers by the rules of
+    :func:`to_gray` (floats within [0, 1] as intensities, within [0, 255] as levels, else stretched)."""
+    if a.dtype == np.uint16:
+        return a
+    f = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+    if a.dtype.kind == "f" and lo >= 0 and hi <= 1:
+        f = f * 65535.0
+    elif lo >= 0 and hi <= 255 and a.dtype.itemsize == 1:
+        f = f * 257.0
+    elif not (lo >= 0 and hi <= 65535) or a.dtype.kind == "f":
+        f = (f - lo) * (65535.0 / (hi - lo)) if hi > lo else np.zeros_like(f)
+    return np.clip(np.rint(f), 0, 65535).astype(np.uint16)
 
 
 def _gray_and_deep(im: Image.Image, wide: np.ndarray | None, depth: str,

@@ -379,3 +379,15 @@ def test_a_thumbnail_ifd_is_left_out_and_said_so(tmp_path, tiny_onnx, caplog):
     entry = json.loads(summary.read_text())["files"][0]
     assert len(entry["pages"]) == 2 and "IFD 2" in entry["notes"][0] and "thumbnail" in entry["notes"][0]
     assert any("IFD 2" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("planar", ["contig", "separate"])
+def test_16_bit_colour_tiff_is_read_at_full_depth(tmp_path, tiny_onnx, planar):
+    rgb = np.stack([ramp16(24, 36, seed=s) for s in range(3)], -1)
+    stored = rgb if planar == "contig" else np.moveaxis(rgb, -1, 0)
+    tifffile.imwrite(tmp_path / "colour.tif", stored, photometric="rgb", planarconfig=planar)
+    assert run("--engine", tiny_onnx["rgb"], tmp_path / "colour.tif", "-o", tmp_path / "out") == 0
+    wide = rgb.astype(np.uint32)
+    y = (wide[..., 0] * 19595 + wide[..., 1] * 38470 + wide[..., 2] * 7471 + 0x8000) >> 16
+    out = read16(tmp_path / "out" / "colour.tif")
+    assert out.dtype == np.uint16 and np.abs(luma601(out) - y).max() <= 1
