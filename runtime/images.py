@@ -224,7 +224,7 @@ def _deep_colour(im: Image.Image):
             import tifffile
 
             handle.seek(0)
-            with tifffile.TiffFile(handle, _multifile=False) as tif:
+            with tifffile.TiffFile(handle, name="input.tif", _multifile=False) as tif:
                 stored = tif.pages[page]
                 samples = stored.asarray()
                 # separate planes (PlanarConfiguration 2) come as S x Y x X: samples last, as Pillow has them
