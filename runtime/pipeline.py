@@ -47,10 +47,12 @@ import numpy as np
 
 from .backends.base import Backend
 from .errors import describe
-from .images import DEFAULT_MAX_PIXELS, DecodeError, Decoded, decode_gray, peek_pixels
+from .images import DEFAULT_MAX_PIXELS, DecodeError
 from .inputs import Job
 from .layout import LayoutOptions
+from .pictures import PictureRef, file_pictures
 from .render import ImageWork, Route
+from .runstats import RunStats
 from .sink import OrderedSink, Writer
 
 __all__ = ["Pipeline", "PipelineConfig", "PictureRef", "RunStats", "file_pictures"]
@@ -76,74 +78,6 @@ class PipelineConfig:
     layout: LayoutOptions = field(default_factory=LayoutOptions)
     # Native pixels of the pictures between decoding and their written file (two 24-Mpx scans).
     pixels_in_flight: int = 50_000_000
-
-
-@dataclass
-class PictureRef:
-    """One picture a job yields, not decoded yet: its native pixels (for the budget) and how to decode it.
-
-    ``decode(view, keep_native)`` -> :class:`~revive.runtime.images.Decoded`; ``view`` is the first model's
-    S x S (None when it sees tiles), ``keep_native`` False for model-size output. Raises ``DecodeError``.
-    """
-
-    pixels: int
-    decode: Callable[[int | None, bool], Decoded]
-
-
-@dataclass
-class RunStats:
-    wall_s: float = 0.0
-    stage_s: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "infer": 0.0, "encode": 0.0})
-    batches: int = 0
-    rows: int = 0  # model rows run (whole views and tiles), padding not counted
-    tiles: int = 0  # of which restorer tiles
-    pixels: int = 0  # native pixels of the pictures written
-    high_water: dict[str, int] = field(default_factory=dict)
-    bounds: dict[str, int] = field(default_factory=dict)
-    pixel_budget: int = 0
-    pixels_high_water: int = 0  # above the budget only when one picture alone is larger
-    jobs: list[Job] = field(default_factory=list, repr=False)  # every job of the run, with its status
-    summary_error: str = ""  # why the --summary report could not be written ('' if it was, or none asked)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Pictures (a page of a multi-page file counts as one) by status."""
-        counts = dict.fromkeys(("written", "skipped", "failed", "pending"), 0)
-        for job in self.jobs:
-            for status, n in job.picture_counts().items():
-                counts[status] += n
-        return counts
-
-    @property
-    def file_counts(self) -> dict[str, int]:
-        """Input files by status (a file with one failed page is failed)."""
-        return {s: sum(j.status == s for j in self.jobs) for s in ("written", "skipped", "failed", "pending")}
-
-    def summary(self) -> dict[str, Any]:
-        counts = self.counts
-        per_s = (lambda n: round(n / self.wall_s, 2)) if self.wall_s else (lambda n: 0.0)
-        return {
-            "counts": counts,
-            "file_counts": self.file_counts,
-            "timings": {"wall_s": round(self.wall_s, 3),
-                        **{f"{k}_thread_s": round(v, 3) for k, v in self.stage_s.items()}},
-            "throughput": {"images_per_s": per_s(counts["written"]), "batches": self.batches, "rows": self.rows,
-                           "tiles": self.tiles, "tiles_per_s": per_s(self.tiles),
-                           "mpx_per_s": per_s(self.pixels / 1e6)},
-            "queues": {"high_water": self.high_water, "bounds": self.bounds},
-            "pixels_in_flight": {"high_water": self.pixels_high_water, "budget": self.pixel_budget},
-        }
-
-
-def file_pictures(job: Job, config: PipelineConfig) -> Iterable[PictureRef]:
-    """The pictures of a runtime-infer input: each page of the file (``job.pages``), decoded on its own."""
-    depth = config.depth if job.deep_output else "8"
-    for page in job.pages:
-        pixels = peek_pixels(job.source, page)  # the budget is taken before decoding: no scan waits decoded
-        if config.max_pixels:
-            pixels = min(pixels, config.max_pixels)  # a bomb is refused by decode_gray, never held
-        yield PictureRef(pixels, lambda view, keep, page=page: decode_gray(
-            job.source, view, keep_native=keep, max_pixels=config.max_pixels, page=page, depth=depth))
 
 
 class _Stopped(Exception):

@@ -12,7 +12,8 @@ so a file gives the same pixels whichever way it travels::
         for i in range(len(plan)):                                # rows of many pictures may share a batch
             out = backends[work.step].run(plan.row(i)[None, None])
             work.put(i, {role: value[0] for role, value in out.items()})   # thread-safe
-    data = encode(work.picture(), "png")                          # and work.restored for --save-restored
+    finished = work.finish()                                      # picture, restored gray, metadata
+    data = encode(finished.picture, "png", finished.meta)         # revive.runtime.encode (any format, 8/16 bits)
 
 :func:`run_image` is that loop for a driver that runs one picture at a time.
 
