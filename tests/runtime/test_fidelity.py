@@ -391,3 +391,17 @@ def test_16_bit_colour_tiff_is_read_at_full_depth(tmp_path, tiny_onnx, planar):
     y = (wide[..., 0] * 19595 + wide[..., 1] * 38470 + wide[..., 2] * 7471 + 0x8000) >> 16
     out = read16(tmp_path / "out" / "colour.tif")
     assert out.dtype == np.uint16 and np.abs(luma601(out) - y).max() <= 1
+
+
+def test_lzw_needs_its_extra_or_writes_lzw(tmp_path, tiny_onnx, capsys):
+    import importlib.util
+
+    Image.fromarray(smooth(20, 30)).save(tmp_path / "a.png")
+    code = run("--engine", tiny_onnx["rgb"], tmp_path / "a.png", "-o", tmp_path / "out", "--format", "tiff",
+               "--compression", "lzw")
+    if importlib.util.find_spec("imagecodecs") is None:
+        assert code == 2 and "revive[lzw]" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    else:
+        assert code == 0
+        with tifffile.TiffFile(tmp_path / "out" / "a.tif") as tif:
+            assert tif.pages[0].compression == tifffile.COMPRESSION.LZW
