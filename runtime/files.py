@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["check_report_path", "clash", "not_a_regular_file", "write_atomic"]
+__all__ = ["AtomicFile", "check_report_path", "clash", "not_a_regular_file", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -31,6 +31,29 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class AtomicFile:
+    """``write_atomic`` for a file written in pieces (a multi-page TIFF, page by page): a temporary file beside
+    ``path``, renamed into place by ``commit``; ``discard`` (or an error before ``commit``) removes it."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            os.fchmod(fd, _mode_for(path))
+            self.handle = open(self._tmp, "r+b")  # by name: writers such as tifffile want a named file
+        finally:
+            os.close(fd)
+
+    def commit(self) -> None:
+        self.handle.close()
+        os.replace(self._tmp, self.path)
+
+    def discard(self) -> None:
+        self.handle.close()
+        Path(self._tmp).unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:

@@ -51,8 +51,11 @@ class InferOptions:
     workers: int = field(default_factory=lambda: min(4, cpu_count()))
     inflight: int = PipelineConfig.inflight
     native: bool = True  # False: the model's S x S output (--size model)
-    fmt: str = "png"
+    fmt: str = "auto"  # auto (each input's own container), png, jpg, tiff, webp
     quality: int = 95
+    depth: str = "auto"  # output bits per sample: auto (the input's), 8, 16
+    compression: str = "deflate"  # TIFF outputs: deflate, lzw, none
+    keep_mtime: bool = False  # outputs get their input's modification time
     save_restored: bool = False
     overwrite: bool = False
     exts: tuple[str, ...] = DEFAULT_EXTS
@@ -100,6 +103,17 @@ def infer_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | P
 
 
 def _check(cards, options: InferOptions) -> None:
+    from .encode import check_compression
+    from .inputs import FORMATS
+
+    if options.fmt not in FORMATS:
+        raise InputError(f"unknown output format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.depth not in ("auto", "8", "16"):
+        raise InputError(f"--depth must be auto, 8 or 16, not {options.depth!r}")
+    if options.depth == "16" and options.fmt in ("jpg", "webp"):
+        raise InputError(f"--depth 16: {options.fmt} holds 8 bits per sample; use --format png, tiff or auto")
+    if options.fmt in ("tiff", "auto"):
+        check_compression(options.compression)
     if not cards:
         raise CardError("give one model, or two (restore then colorize)")
     Route.from_cards(cards).check(options.layout, options.native)
@@ -113,7 +127,7 @@ def _jobs(models, inputs, output, options: InferOptions) -> list[Job]:
     if not found:
         raise InputError(f"no inputs found in {', '.join(map(str, inputs))} (extensions: {' '.join(exts)})")
     jobs = plan_jobs(found, Path(output), options.fmt, save_restored=options.save_restored,
-                     overwrite=options.overwrite)
+                     overwrite=options.overwrite, depth=options.depth)
     if options.summary:  # checked before any work: never an input, a model or an output of this run
         paths = [m.path if isinstance(m, Backend) else Path(m) for m in models]
         check_report_path(Path(options.summary), [*paths, *run_files(jobs, Path(output))])
@@ -132,7 +146,8 @@ def _process(backends: list[Backend], jobs: list[Job], options: InferOptions, st
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks max_pixels itself
     config = PipelineConfig(batch_size=options.batch_size or min(backends[0].card.batch["opt"], DEFAULT_BATCH_SIZE),
                             workers=options.workers, inflight=options.inflight, native=options.native,
-                            fmt=options.fmt, quality=options.quality, max_pixels=options.max_pixels or None,
+                            depth=options.depth, quality=options.quality, compression=options.compression,
+                            keep_mtime=options.keep_mtime, max_pixels=options.max_pixels or None,
                             progress=options.progress, layout=options.layout)
     pipeline = Pipeline(backends, config)
     try:
@@ -155,12 +170,11 @@ def _write_summary(options: InferOptions, pipeline: Pipeline, backends: list[Bac
                     "precision": b.card.precision, "image_size": b.image_size, "providers": b.providers}
                    for b in backends],
         "settings": {"batch_size": cfg.batch_size, "workers": cfg.workers, "inflight": cfg.inflight,
-                     "size": "native" if cfg.native else "model", "format": cfg.fmt,
+                     "size": "native" if cfg.native else "model", "format": options.fmt, "depth": cfg.depth,
+                     "compression": cfg.compression,
                      "tile": cfg.layout.tile, "overlap": cfg.layout.overlap, "max_side": cfg.layout.max_side},
         **pipeline.stats.summary(),
         "total_s": round(time.perf_counter() - started, 3),
-        "files": [{"input": str(j.source), "output": str(j.output), "status": j.status,
-                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {})}
-                  for j in jobs],
+        "files": [j.record() for j in jobs],
     }
     write_atomic(options.summary, json.dumps(report, indent=2).encode())

@@ -1,0 +1,42 @@
+"""What a job yields: its pictures, each with its size (for the pipeline's pixel budget) and how to decode it.
+
+The other half of the pipeline's hook (sink.py is where finished pictures go): ``Pipeline(backends, config,
+pictures=...)`` takes any ``pictures(job, config) -> Iterable[PictureRef]``. runtime-infer's is
+:func:`file_pictures`, the pages of a file; a video front end yields its frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from .images import Decoded, decode_gray, peek_pixels
+from .inputs import Job
+
+if TYPE_CHECKING:
+    from .pipeline import PipelineConfig
+
+__all__ = ["PictureRef", "file_pictures"]
+
+
+@dataclass
+class PictureRef:
+    """One picture a job yields, not decoded yet: its native pixels (for the budget) and how to decode it.
+
+    ``decode(view, keep_native)`` -> :class:`~revive.runtime.images.Decoded`; ``view`` is the first model's
+    S x S (None when it sees tiles), ``keep_native`` False for model-size output. Raises ``DecodeError``.
+    """
+
+    pixels: int
+    decode: Callable[[int | None, bool], Decoded]
+
+
+def file_pictures(job: Job, config: PipelineConfig) -> Iterable[PictureRef]:
+    """The pictures of a runtime-infer input: each page of the file (``job.pages``), decoded on its own."""
+    depth = config.depth if job.deep_output else "8"
+    for page in job.pages:
+        pixels = peek_pixels(job.source, page)  # the budget is taken before decoding: no scan waits decoded
+        if config.max_pixels:
+            pixels = min(pixels, config.max_pixels)  # a bomb is refused by decode_gray, never held
+        yield PictureRef(pixels, lambda view, keep, page=page: decode_gray(
+            job.source, view, keep_native=keep, max_pixels=config.max_pixels, page=page, depth=depth))
