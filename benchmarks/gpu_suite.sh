@@ -4,6 +4,7 @@
 #   bash benchmarks/gpu_suite.sh              # on the GPU machine: results -> benchmarks/results/<gpu-slug>/
 #   bash benchmarks/gpu_suite.sh --rehearse   # on any CPU: every step, tiny, into a scratch folder
 #   bash benchmarks/gpu_suite.sh --plan       # the steps and their limits, nothing run
+#   bash benchmarks/gpu_suite.sh --probe M.fp16.onnx   # the carried packages tried at once (wheel_check)
 #
 # Correctness first, speed after. Every step runs under `timeout` with the limit printed beside it, and the
 # limits add up to 420 s (7 min); a failed step is reported and the suite goes on, exit 1 if any failed.
@@ -24,8 +25,8 @@
 #
 # --rehearse runs the same steps in the same order through the same commands and flags, on the CPU: 64-px
 # slim models, batch 1-2, 2 steps; each CUDA backend replaced by its CPU twin (ort-cuda -> ort-cpu-fp16,
-# ort-cuda-fp32 -> ort-cpu, --device cuda -> cpu; train-step in fp32: this CPU's bf16 EfficientNet step takes
-# 30 s); TensorRT-RTX played by tests/trt_fakes.py in the
+# ort-cuda-fp32 -> ort-cpu, --device cuda -> cpu; the two-stage U-Nets of train-step on a ResNet-18 encoder:
+# an EfficientNet-B3 training step takes 10-30 s on this CPU); TensorRT-RTX played by tests/trt_fakes.py in the
 # trt-build and trt-infer steps (tests/rehearsal_trt.py); elsewhere TensorRT is skipped and the benchmark
 # says why.
 # Results go to $SUITE_WORK (default: a temporary folder), never to benchmarks/results/.
@@ -38,8 +39,9 @@ MODE=real
 case "${1:-}" in
     --rehearse) MODE=rehearse ;;
     --plan) MODE=plan ;;
+    --probe) MODE=probe; PROBE="${2:?usage: bash benchmarks/gpu_suite.sh --probe MODEL.fp16.onnx}" ;;
     "") ;;
-    *) echo "usage: bash benchmarks/gpu_suite.sh [--rehearse | --plan]" >&2; exit 2 ;;
+    *) echo "usage: bash benchmarks/gpu_suite.sh [--rehearse | --plan | --probe MODEL.fp16.onnx]" >&2; exit 2 ;;
 esac
 
 # name:limit_s, in the order they run (both modes).
@@ -88,19 +90,23 @@ except ImportError:
 ")" || { echo "gpu_suite: cannot import revive (see above)"; exit 2; }
 SLUG="$(echo "$FACTS" | sed -n 1p)"; NV_LIBS="$(echo "$FACTS" | sed -n 2p)"
 [ -n "$NV_LIBS" ] && export LD_LIBRARY_PATH="$NV_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ "$MODE" = probe ]; then  # the packages as the suite will see them: imports, providers, a CUDA run, RTX
+    "$PY" -m revive.benchmarks.wheel_check "$PROBE"
+    exit $?
+fi
 
 if [ "$MODE" = rehearse ]; then
     RES="$WORK/results/$SLUG"; SUMMARY=(--root "$WORK/results" --output "$WORK/RESULTS.md")
     DEVICE=cpu; ORT16=ort-cpu-fp16; ORT32=ort-cpu; TRT_RUN=("$PY" "$ROOT/tests/rehearsal_trt.py")
     SIZE=64; SMALL=(--small); MAX_BATCH=8; NGF=8
-    PARITY=(--images 2 --batch-size 2); STEP_BATCH=2; STEP_CONFIG=fp32; CLI_BATCH=2; CLI_WORKERS=0; INFER_IMAGES=4
+    PARITY=(--images 2 --batch-size 2); STEP_BATCH=2; STEP_ENCODER=(--encoder resnet18); CLI_BATCH=2; CLI_WORKERS=0; INFER_IMAGES=4
     SPEED=(--batch 1,2 --warmup 1 --repeats 3 --max-seconds 2)
     TRAIN=(--batch 2 --image-size 64 --steps 2 --warmup 1); FILES=(--images 4 --batch-size 2 --workers 2)
 else
     RES="${RESULTS_DIR:-$ROOT/benchmarks/results/$SLUG}"; SUMMARY=()
     DEVICE=cuda; ORT16=ort-cuda; ORT32=ort-cuda-fp32; TRT_RUN=("$PY")
     SIZE=256; SMALL=(); MAX_BATCH=64; NGF=64
-    PARITY=(--images 16 --batch-size 16); STEP_BATCH=4; STEP_CONFIG=bf16+channels_last; CLI_BATCH=8; CLI_WORKERS=4; INFER_IMAGES=64
+    PARITY=(--images 16 --batch-size 16); STEP_BATCH=4; STEP_ENCODER=(); CLI_BATCH=8; CLI_WORKERS=4; INFER_IMAGES=64
     SPEED=(--batch 1,8,32,64 --warmup 3 --repeats 20 --max-seconds 3)
     TRAIN=(--batch 32 --image-size 256 --steps 10 --warmup 3); FILES=(--images 256 --batch-size 32 --workers 8)
 fi
@@ -160,7 +166,7 @@ step export "$PY" export/to_onnx.py "$CKPT" -o "$ONNX32" --fp16 --max-batch "$MA
 MODELS=(--checkpoint "$CKPT" --workdir "$P2P" --onnx "$ONNX32" --onnx-fp16 "$ONNX16")
 step parity "${BENCH[@]}" parity "${MODELS[@]}" "${PARITY[@]}" --backends "$ORT16,$ORT32,torch-amp" --out "$RES"
 step train-step "${BENCH[@]}" train-speed --tag train-step --models pix2pix,restore,colorize --batch "$STEP_BATCH" \
-    --image-size "$SIZE" --ngf "$NGF" --steps 1 --warmup 1 --configs "$STEP_CONFIG" --device "$DEVICE" --out "$RES"
+    --image-size "$SIZE" --ngf "$NGF" --steps 1 --warmup 1 --configs bf16+channels_last "${STEP_ENCODER[@]}" --device "$DEVICE" --out "$RES"
 step train-cli "$PY" -m revive.train pix2pix --data sample --image-size "$SIZE" --ngf "$NGF" --ndf "$NGF" \
     --batch-size "$CLI_BATCH" --max-steps 2 --epochs 1 --device "$DEVICE" --workers "$CLI_WORKERS" --out "$WORK/train-cli"
 "$PY" -c "from pathlib import Path; from revive.benchmarks.sample_inputs import make_inputs; \

@@ -202,12 +202,16 @@ def measure(wheel_dir: Path, scratch: Path, capacity: int, cache: Path) -> dict[
     return {"call_limit_bytes": CALL_LIMIT, "capacity_bytes": capacity, "groups": groups, "routes": routes}
 
 
-def pack(cache: Path, capacity: int, folder: Path, thin: bool = False) -> list[Path]:
-    """A route as folder/load1..N (the plan's, or with ``thin`` the untried one): each archive cut into parts,
-    parts in order (core first) filling each load."""
+def pack(cache: Path, capacity: int, folder: Path, thin: bool = False, probe: Path | None = None) -> list[Path]:
+    """A route as folder/load1..N (``thin``: with the sm_90-only CUDA provider): each archive cut into parts,
+    parts in order (core first) filling each load; ``probe`` (a small FP16 ONNX model) goes first into load1,
+    for ``gpu_suite.sh --probe`` right after the first call."""
     for old in folder.glob("load*"):
         shutil.rmtree(old)
     load, used, manifest = 1, 0, {}
+    if probe is not None:
+        _write(folder / "load1" / "probe.fp16.onnx", probe.read_bytes())
+        used = probe.stat().st_size
     for group in GROUPS:
         source = cache / f"{group}-thin.tar.xz" if thin and (cache / f"{group}-thin.tar.xz").is_file() \
             else cache / f"{group}.tar.xz"
@@ -237,7 +241,8 @@ def check(python: str, scratch: Path, loads: Path) -> dict[str, Any]:
     """Install the packed loads as the GPU machine does (install.py) and run wheel_check under ``python`` (3.12)."""
     from revive.runtime.errors import UserError
 
-    site, onnx, parts = scratch / "site", scratch / "tiny.fp16.onnx", scratch / "wh"
+    site, parts = scratch / "site", scratch / "wh"
+    onnx = parts / "probe.fp16.onnx"
     parts.mkdir()
     for load in loads.glob("load*"):
         for f in load.iterdir():
@@ -246,7 +251,6 @@ def check(python: str, scratch: Path, loads: Path) -> dict[str, Any]:
                                text=True)
     if installed.returncode:
         raise UserError(f"install.py under {python} failed: {installed.stdout.strip()} {installed.stderr[-300:]}")
-    _tiny_fp16_onnx(onnx)
     repo = Path(__file__).resolve().parent.parent
     shim = scratch / "shim" / "revive"
     shim.mkdir(parents=True, exist_ok=True)
@@ -266,6 +270,7 @@ def _tiny_fp16_onnx(path: Path) -> None:
     from revive.export.to_onnx import export_checkpoint
     from revive.train.families import get_family
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = get_family("pix2pix").random_checkpoint(path.parent, 32, small=True)
     export_checkpoint(ckpt, path.with_name("tiny.onnx"), max_batch=8)
     write_fp16(path.with_name("tiny.onnx"), path)
@@ -307,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="gpu_wheels", description=__doc__.splitlines()[0])
     p.add_argument("--wheels", type=Path, default=Path(".whl/dl"), help="wheel cache (default .whl/dl)")
-    p.add_argument("--pack", action="store_true", help="write the plan's route to .whl/load1..N")
-    p.add_argument("--thin", action="store_true", help="with --pack: the untried route (sm_90 cubins only)")
+    p.add_argument("--pack", action="store_true", help="write the loads: .whl/load1..N (--thin: .whl/thin/load1..N)")
+    p.add_argument("--thin", action="store_true", help="with --pack: the CUDA provider with sm_90 cubins only")
     p.add_argument("--check", metavar="PYTHON", help="with --pack: install the loads as the GPU machine does, "
                                                      "under this Python 3.12, and try the packages on the CPU")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
@@ -322,16 +327,18 @@ def main(argv: list[str] | None = None) -> int:
             cache = args.wheels.parent / "xz"
             data = measure(args.wheels, scratch, capacity, cache)
             if args.pack:
-                loads = pack(cache, capacity, repo / ".whl", thin=args.thin)
+                folder = repo / ".whl" / ("thin" if args.thin else "")
+                _tiny_fp16_onnx(scratch / "probe" / "probe.fp16.onnx")
+                loads = pack(cache, capacity, folder, thin=args.thin, probe=scratch / "probe" / "probe.fp16.onnx")
                 data["loads"] = {p.name: sum(f.stat().st_size for f in p.iterdir()) for p in loads}
-                data["loads_route"] = "thinned (untried)" if args.thin else "the plan's"
+                data["loads_route"] = "sm_90 cubins only" if args.thin else "the untouched libraries"
                 log.info("packed %d loads: %s", len(loads), data["loads"])
                 if args.check:
-                    data["check"] = check(args.check, scratch, repo / ".whl")
+                    data["check"] = check(args.check, scratch, folder)
     except UserError as exc:
         return report("gpu_wheels", exc)
     write_results("gpu_wheels", "python -m revive.benchmarks.gpu_wheels " + " ".join(argv or sys.argv[1:]), data,
-                  markdown, out=args.out)
+                  markdown, out=args.out, tag="thin" if args.thin else "")
     return 0
 
 

@@ -1,7 +1,8 @@
 """What the carried GPU packages do where they are unpacked: ``python -m revive.benchmarks.wheel_check FP16.onnx``.
 
 Run by ``gpu_wheels --check`` under a Python 3.12 on the CPU machine (PYTHONPATH: the unpacked archives and a
-revive shim), it proves what a CPU can: that the files left in import, that onnxruntime-gpu lists its CUDA
+revive shim), and by ``gpu_suite.sh --probe`` on the GPU machine right after the first call, where it also runs
+the model on CUDA and compares it with the CPU provider's output. On the CPU it proves what a CPU can: that the files left in import, that onnxruntime-gpu lists its CUDA
 provider, runs the FP16 model on the CPU provider, and what it logs when a CUDA session cannot start; that
 TensorRT-RTX imports through the runtime's own ``import_tensorrt`` and how far revive's builder gets with it.
 Prints one JSON object: check -> what happened (the libraries' own log lines included, as text).
@@ -60,6 +61,13 @@ def check_onnxruntime(onnx: Path) -> dict[str, Any]:
         cuda = ort.InferenceSession(str(onnx), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     found["CUDA session runs on"] = cuda.get_providers()
     found["CUDA session log"] = _first_error(log) or "nothing logged"
+    if "CUDAExecutionProvider" in cuda.get_providers():
+        try:
+            got = cuda.run(None, {cuda.get_inputs()[0].name: gray})
+            worst = max(int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) for a, b in zip(out, got))
+            found["CUDA run of the FP16 model"] = f"ok: largest difference to the CPU run {worst} levels of 255"
+        except Exception as exc:  # noqa: BLE001 - what the CUDA provider says is the finding
+            found["CUDA run of the FP16 model"] = f"failed: {type(exc).__name__}: {str(exc)[-400:]}"
     return found
 
 
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     onnx = Path(argv[0])
     found = {**check_onnxruntime(onnx), **check_tensorrt(onnx), **check_smp()}
     print(json.dumps(found, indent=1))
-    return 0
+    return 0 if "CPU run of the FP16 model" in found else 1
 
 
 if __name__ == "__main__":

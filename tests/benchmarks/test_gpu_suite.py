@@ -104,3 +104,15 @@ def test_the_tensorrt_rtx_steps_went_through_the_exporter_and_the_runtime(rehear
     assert card["build"]["tensorrt_module"] == "tensorrt_rtx_bindings"
     assert card["build"]["gpu_name"] == "Fake GPU (rehearsal)"
     assert _json(rehearsal, "infer_cuda.json")["counts"]["written"] == 4
+
+
+def test_probe_tries_the_packages_as_the_suite_sees_them(tiny_onnx):
+    env = {**os.environ, "PYTHON": sys.executable}
+    run = subprocess.run([*SUITE, "--probe", str(tiny_onnx["lab_fp16"])], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads(run.stdout)
+    assert found["CPU run of the FP16 model"] == "ok: outputs [(2, 3, 32, 32)] ['uint8']"
+    assert found["CUDA session runs on"] == ["CPUExecutionProvider"]  # this onnxruntime has no CUDA provider
+    assert "CUDA run of the FP16 model" not in found
+    assert found["tensorrt"].startswith("not importable: TensorRT is not installed")
