@@ -99,14 +99,16 @@ if [ "$MODE" = rehearse ]; then
     RES="$WORK/results/$SLUG"; SUMMARY=(--root "$WORK/results" --output "$WORK/RESULTS.md")
     DEVICE=cpu; ORT16=ort-cpu-fp16; ORT32=ort-cpu; TRT_RUN=("$PY" "$ROOT/tests/rehearsal_trt.py")
     SIZE=64; SMALL=(--small); MAX_BATCH=8; NGF=8
-    PARITY=(--images 2 --batch-size 2); STEP_BATCH=2; STEP_ENCODER=(--encoder resnet18); CLI_BATCH=2; CLI_WORKERS=0; INFER_IMAGES=4
+    PARITY=(--images 2 --batch-size 2); STEP_BATCH=2; STEP_ENCODER=(--encoder resnet18)
+    CLI_BATCH=2; CLI_WORKERS=0; INFER_IMAGES=4
     SPEED=(--batch 1,2 --warmup 1 --repeats 3 --max-seconds 2)
     TRAIN=(--batch 2 --image-size 64 --steps 2 --warmup 1); FILES=(--images 4 --batch-size 2 --workers 2)
 else
     RES="${RESULTS_DIR:-$ROOT/benchmarks/results/$SLUG}"; SUMMARY=()
     DEVICE=cuda; ORT16=ort-cuda; ORT32=ort-cuda-fp32; TRT_RUN=("$PY")
     SIZE=256; SMALL=(); MAX_BATCH=64; NGF=64
-    PARITY=(--images 16 --batch-size 16); STEP_BATCH=4; STEP_ENCODER=(); CLI_BATCH=8; CLI_WORKERS=4; INFER_IMAGES=64
+    PARITY=(--images 16 --batch-size 16); STEP_BATCH=4; STEP_ENCODER=()
+    CLI_BATCH=8; CLI_WORKERS=4; INFER_IMAGES=64
     SPEED=(--batch 1,8,32,64 --warmup 3 --repeats 20 --max-seconds 3)
     TRAIN=(--batch 32 --image-size 256 --steps 10 --warmup 3); FILES=(--images 256 --batch-size 32 --workers 8)
 fi
@@ -132,14 +134,16 @@ for m in ("torch", "onnxruntime", "tensorrt", "tensorrt_rtx_bindings", "cuda.bin
         print(f"  {m}: not importable ({type(exc).__name__}: {exc})")
 import onnxruntime, torch
 print("  onnxruntime providers:", onnxruntime.get_available_providers())
-print("  cuda available:", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+print("  cuda available:", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 EOF
 } 2>&1 | tee "$WORK/logs/env.log"
 
 step() {  # step NAME COMMAND...: run under the step's limit, log, record
     local name="$1"; shift
     local planned limit; planned="$(limit_of "$name")"; limit=$((planned * SCALE))
-    echo "=== $name: limit ${limit}s$([ "$SCALE" = 1 ] || echo " (${SCALE} x the plan's ${planned}s)") (suite at ${SECONDS}s)"
+    local scaled=""; [ "$SCALE" = 1 ] || scaled=" (${SCALE} x the plan's ${planned}s)"
+    echo "=== $name: limit ${limit}s$scaled (suite at ${SECONDS}s)"
     local t0=$SECONDS
     timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$WORK/logs/$name.log"
     local rc=${PIPESTATUS[0]}
@@ -166,9 +170,11 @@ step export "$PY" export/to_onnx.py "$CKPT" -o "$ONNX32" --fp16 --max-batch "$MA
 MODELS=(--checkpoint "$CKPT" --workdir "$P2P" --onnx "$ONNX32" --onnx-fp16 "$ONNX16")
 step parity "${BENCH[@]}" parity "${MODELS[@]}" "${PARITY[@]}" --backends "$ORT16,$ORT32,torch-amp" --out "$RES"
 step train-step "${BENCH[@]}" train-speed --tag train-step --models pix2pix,restore,colorize --batch "$STEP_BATCH" \
-    --image-size "$SIZE" --ngf "$NGF" --steps 1 --warmup 1 --configs bf16+channels_last "${STEP_ENCODER[@]}" --device "$DEVICE" --out "$RES"
+    --image-size "$SIZE" --ngf "$NGF" --steps 1 --warmup 1 --configs bf16+channels_last "${STEP_ENCODER[@]}" \
+    --device "$DEVICE" --out "$RES"
 step train-cli "$PY" -m revive.train pix2pix --data sample --image-size "$SIZE" --ngf "$NGF" --ndf "$NGF" \
-    --batch-size "$CLI_BATCH" --max-steps 2 --epochs 1 --device "$DEVICE" --workers "$CLI_WORKERS" --out "$WORK/train-cli"
+    --batch-size "$CLI_BATCH" --max-steps 2 --epochs 1 --device "$DEVICE" --workers "$CLI_WORKERS" \
+    --out "$WORK/train-cli"
 "$PY" -c "from pathlib import Path; from revive.benchmarks.sample_inputs import make_inputs; \
 make_inputs(Path('$INPUTS'), $INFER_IMAGES, $SIZE)" || FAILED+=("inputs")
 step trt-build "${TRT_RUN[@]}" export/to_trt.py "$ONNX16" -o "$ENGINE" --max-batch "$MAX_BATCH"
@@ -212,8 +218,9 @@ def markdown(data):
              f"skipped: {s['skipped']}" if s["skipped"] else "ok" if s["exit"] == 0 else f"**exit {s['exit']}**",
              " / ".join(s["last_lines"]).replace("|", "\\|")[:300]] for s in data["steps"]]
     return "\n".join([f"# GPU suite ({data['mode']})", "", machine_line(data["machine"]), "",
-                      f"Limits {sum(s['limit_s'] for s in data['steps'])} s, took {sum(s['seconds'] for s in data['steps'])} s. "
-                      "Command: `bash benchmarks/gpu_suite.sh" + (" --rehearse" if data["mode"] == "rehearse" else "") + "`", "",
+                      f"Limits {sum(s['limit_s'] for s in data['steps'])} s, "
+                      f"took {sum(s['seconds'] for s in data['steps'])} s. Command: `bash benchmarks/gpu_suite.sh"
+                      + (" --rehearse" if data["mode"] == "rehearse" else "") + "`", "",
                       markdown_table(["step", "limit s", "took s", "result", "last line(s)"], rows)])
 
 write_results("gpu_suite", "bash benchmarks/gpu_suite.sh", {"mode": mode, "steps": steps}, markdown, out=out)

@@ -2,9 +2,9 @@
 
 Run by ``gpu_wheels --check`` under a Python 3.12 on the CPU machine (PYTHONPATH: the unpacked archives and a
 revive shim), and by ``gpu_suite.sh --probe`` on the GPU machine right after the first call, where it also runs
-the model on CUDA and compares it with the CPU provider's output. On the CPU it proves what a CPU can: that the files left in import, that onnxruntime-gpu lists its CUDA
-provider, runs the FP16 model on the CPU provider, and what it logs when a CUDA session cannot start; that
-TensorRT-RTX imports through the runtime's own ``import_tensorrt`` and how far revive's builder gets with it.
+the model on CUDA and compares it with the CPU provider's output. On the CPU it proves what a CPU can: that the
+files left in import, that onnxruntime-gpu lists its CUDA provider, runs the FP16 model on the CPU provider,
+and what it logs when a CUDA session cannot start; that TensorRT-RTX imports through the runtime's own ``import_tensorrt`` and how far revive's builder gets with it.
 Prints one JSON object: check -> what happened (the libraries' own log lines included, as text).
 """
 

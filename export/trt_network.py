@@ -35,7 +35,8 @@ def load_tensorrt() -> tuple[Any, int]:
     The import (``tensorrt``, else TensorRT-RTX as ``tensorrt_rtx`` or ``tensorrt_rtx_bindings``) and its
     install message are the runtime's own. TensorRT-RTX numbers its releases from 1.0 and builds strongly
     typed networks only, like TensorRT 11, so it is treated as major 11. Its 1.7.1 bindings took every
-    builder call made here on a CPU-only machine (benchmarks/GPU_PLAN.md); no engine of it has run yet.
+    builder call made here on a CPU-only machine (benchmarks/results/cpu-2core/gpu_wheels.md); no engine of
+    it has run yet.
     """
     try:
         trt = import_tensorrt()

@@ -1,8 +1,9 @@
 """export/to_trt.py with TensorRT-RTX in place of TensorRT, on CPU with the fake module (tests/trt_fakes.py).
 
 What is pinned here was read off the real tensorrt-rtx-cu13 1.7.1.116 wheels on this CPU machine
-(benchmarks/GPU_PLAN.md): the bindings wheel alone installs the module ``tensorrt_rtx_bindings`` (the
-``tensorrt_rtx`` name comes with the tensorrt-rtx-cu13 meta package); versions start at 1.x;
+(benchmarks/results/cpu-2core/gpu_wheels.md): the bindings wheel alone installs the module
+``tensorrt_rtx_bindings`` (the ``tensorrt_rtx`` name comes with the tensorrt-rtx-cu13 meta package); versions
+start at 1.x;
 ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` is 0 and there is no ``BuilderFlag.FP16``, as in TensorRT 11;
 the timing cache is deprecated there and changes nothing in the engine. Whether the engine runs on a given
 GPU is for the GPU suite (benchmarks/gpu_suite.sh, step tensorrt-rtx).
