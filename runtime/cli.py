@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-__all__ = ["build_parser", "entry", "main"]
+__all__ = ["add_format_options", "build_parser", "entry", "main"]
 
 log = logging.getLogger("revive.runtime")
 PROG = "runtime-infer"
@@ -55,15 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--size", choices=("native", "model"), default="native",
                      help="native: the input's own size (model chroma on the input's luminance); "
                           "model: the model's square output (default %(default)s)")
-    out.add_argument("--format", choices=("auto", "png", "jpg", "tiff", "webp"), default="auto", dest="fmt",
-                     help="auto: the input's own container (TIFF to TIFF, JPEG to JPEG, PNG to PNG, anything "
-                          "else to PNG) (default %(default)s)")
-    out.add_argument("--depth", choices=("auto", "8", "16"), default="auto",
-                     help="bits per sample of PNG and TIFF outputs; auto: the input's (default %(default)s)")
-    out.add_argument("--compression", choices=("deflate", "lzw", "none"), default="deflate",
-                     help="TIFF outputs (default %(default)s; lzw needs pip install 'revive[lzw]')")
-    out.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality 1..100, WebP 100 lossless "
-                                                             "(default %(default)s)")
+    add_format_options(out)
     out.add_argument("--keep-mtime", action="store_true", help="give each output its input's modification time")
     out.add_argument("--save-restored", action="store_true",
                      help="restore models: also write the restored gray as NAME.restored.EXT")
@@ -89,6 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--ray-gpus-per-worker", type=float, metavar="G",
                          help="GPUs per model actor (default: 1 when the cluster has GPUs, else 0)")
     return p
+
+
+def add_format_options(group: argparse._ArgumentGroup) -> None:
+    """--format, --depth, --compression, --quality: how results are encoded (runtime-infer and revive-ui)."""
+    from .encode import COMPRESSIONS
+    from .inputs import FORMATS
+
+    group.add_argument("--format", choices=FORMATS, default="auto", dest="fmt",
+                       help="auto: the input's own container (TIFF to TIFF, JPEG to JPEG, PNG to PNG, anything "
+                            "else to PNG) (default %(default)s)")
+    group.add_argument("--depth", choices=("auto", "8", "16"), default="auto",
+                       help="bits per sample of PNG and TIFF outputs; auto: the input's (default %(default)s)")
+    group.add_argument("--compression", choices=COMPRESSIONS, default="deflate",
+                       help="TIFF outputs (default %(default)s; lzw needs pip install 'revive[lzw]')")
+    group.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality 1..100, WebP 100 lossless "
+                                                               "(default %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 _MULTIPART_ROOM = 64 * 1024  # a multipart body is the file plus its headers and boundaries
 _MEDIA = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".tif": "image/tiff",
-          ".tiff": "image/tiff", ".zip": "application/zip"}
+          ".tiff": "image/tiff", ".webp": "image/webp", ".zip": "application/zip"}
 
 
 def _config(desk: Desk) -> dict[str, Any]:

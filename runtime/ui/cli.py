@@ -23,6 +23,7 @@ DEFAULT_UPLOAD_MB = 500
 
 def build_parser() -> argparse.ArgumentParser:
     from ..backends import backend_names
+    from ..cli import add_format_options
     from ..images import DEFAULT_MAX_PIXELS
     from ..system import cpu_count
 
@@ -47,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--overlap", type=int, metavar="P", help="pixels shared by neighbouring tiles")
     tiles.add_argument("--max-side", type=int, metavar="M", help="restore on a copy at most M px on its longer side")
     out = p.add_argument_group("results (as runtime-infer writes them)")
-    out.add_argument("--format", choices=("png", "jpg"), default="png", dest="fmt", help="(default %(default)s)")
-    out.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default %(default)s)")
+    add_format_options(out)
     out.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                      help="refuse larger images (decompression-bomb guard); 0: no limit (default %(default)s)")
     out.add_argument("--max-upload-mb", type=float, default=DEFAULT_UPLOAD_MB,
@@ -115,7 +115,7 @@ def _options(args: argparse.Namespace):
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return InferOptions(device=args.device, backend=args.backend, workers=args.workers, fmt=args.fmt,
-                        quality=args.quality, max_pixels=args.max_pixels or None, layout=layout)
+                        quality=args.quality, depth=args.depth, compression=args.compression, max_pixels=args.max_pixels or None, layout=layout)
 
 
 def _run(args: argparse.Namespace, options) -> int:

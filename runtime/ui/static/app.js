@@ -32,7 +32,8 @@ async function init() {
   const limits = [];
   if (page.config.max_upload_bytes) limits.push(`up to ${megabytes(page.config.max_upload_bytes)} per file or zip`);
   if (page.config.max_pixels) limits.push(`up to ${(page.config.max_pixels / 1e6).toFixed(0)} megapixels per photo`);
-  limits.push(`results as ${page.config.format.toUpperCase()} at each photo's own size`);
+  const format = page.config.format === "auto" ? "in each photo's own format" : `as ${page.config.format.toUpperCase()}`;
+  limits.push(`results ${format}, at each photo's own size and depth`);
   $("#limits").textContent = limits.join("; ");
   const input = $("#files");
   input.addEventListener("change", () => { addFiles([...input.files]); input.value = ""; });

@@ -40,10 +40,11 @@ def test_api_infer_returns_the_file_runtime_infer_writes(ui_server, ui_photos, c
         photo = ui_photos[key]
         status, headers, body = post_files(ui_server.url + "api/infer", [(photo.name, photo.read_bytes())])
         assert status == 200, body
-        assert headers["Content-Type"] == "image/png"
-        assert body == (cli_outputs / f"{photo.stem}.png").read_bytes()
+        ext = photo.suffix  # --format auto, as runtime-infer: the input's own container
+        assert headers["Content-Type"] == {".png": "image/png", ".jpg": "image/jpeg"}[ext]
+        assert body == (cli_outputs / f"{photo.stem}{ext}").read_bytes()
         status, _, restored = post_files(ui_server.url + "api/infer?view=restored", [(photo.name, photo.read_bytes())])
-        assert status == 200 and restored == (cli_outputs / f"{photo.stem}.restored.png").read_bytes()
+        assert status == 200 and restored == (cli_outputs / f"{photo.stem}.restored{ext}").read_bytes()
 
 
 def test_api_infer_refuses_a_broken_photo_with_its_reason(ui_server, ui_photos):
@@ -108,13 +109,13 @@ def test_batch_runs_photos_and_a_zip_and_reports_each_bad_one(ui_server, ui_phot
     assert status == 200 and body == (cli_outputs / "scratched.png").read_bytes()
     assert 'filename="scratched.png"' in headers["Content-Disposition"]
     status, _, body = get(url + f"/photos/{by_name['box/second.jpg']['index']}/download/restored")
-    assert status == 200 and body == (cli_outputs / "second.restored.png").read_bytes()
+    assert status == 200 and body == (cli_outputs / "second.restored.jpg").read_bytes()
     status, _, body = get(url + "/zip")
     assert status == 200
     with zipfile.ZipFile(io.BytesIO(body)) as z:
-        assert sorted(z.namelist()) == ["box/second.png", "box/second.restored.png", "scratched.png",
+        assert sorted(z.namelist()) == ["box/second.jpg", "box/second.restored.jpg", "scratched.png",
                                         "scratched.restored.png"]
-        assert z.read("box/second.png") == (cli_outputs / "second.png").read_bytes()
+        assert z.read("box/second.jpg") == (cli_outputs / "second.jpg").read_bytes()
 
 
 def test_mask_is_where_restoration_changed_the_photo(ui_server, ui_photos, cli_outputs):
