@@ -1,7 +1,7 @@
 """FP32 ONNX -> INT8 QDQ ONNX: the INT8 stage, calibrated on real images (export/int8.py does the work).
 
 Run as ``python export/to_int8.py NAME.onnx [-o NAME.int8.onnx] [--calibration sample|DIR]
-[--calibration-images N] [--symmetric]`` or ``python -m revive.export.to_int8``;
+[--calibration-images N] [--keep MODULE,...] [--symmetric]`` or ``python -m revive.export.to_int8``;
 ``export/to_onnx.py CKPT --int8`` runs it in memory on the model it has just
 exported. Calibration images reach the graph the way the runtime feeds it:
 8-bit gray at the model's size (folders: decoded and resized by
@@ -45,6 +45,7 @@ class Int8Options:
     calibration: str = "sample"  # "sample" or a folder of images
     images: int = DEFAULT_CALIBRATION_IMAGES
     symmetric: bool = False  # int8 activations, zero point 0 (TensorRT); default uint8 (ORT CPU)
+    keep: tuple[str, ...] = ()  # modules kept FP32: networks (restorer) or module paths (restorer.unet.decoder)
 
 
 def _sample_grays(count: int, size: int, damaged: bool) -> list[np.ndarray]:
@@ -106,7 +107,8 @@ def to_int8(model: onnx.ModelProto, card: ModelCard, options: Int8Options) -> tu
 
     images = calibration_images(options, card.image_size, card.task)
     try:
-        quantized, report = quantize_int8(model, card.input.name, _batches(images), symmetric=options.symmetric)
+        quantized, report = quantize_int8(model, card.input.name, _batches(images), symmetric=options.symmetric,
+                                          keep=options.keep)
     except ValueError as exc:
         raise StageError(f"cannot quantize: {exc}") from None
     import onnxruntime
@@ -130,9 +132,13 @@ def write_int8(fp32_path: str | Path, out: str | Path | None = None, options: In
     return int8_card
 
 
-def add_int8_options(group: argparse._ActionsContainer, symmetric_flag: str) -> None:
-    """The calibration flags, shared by this stage and ``to_onnx.py --int8`` (whose symmetric flag is
-    ``--int8-symmetric``); ``int8_options`` reads them back."""
+def _modules(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def add_int8_options(group: argparse._ActionsContainer, symmetric_flag: str, keep_flag: str) -> None:
+    """The calibration flags, shared by this stage and ``to_onnx.py --int8`` (whose symmetric and keep flags
+    are ``--int8-symmetric`` and ``--int8-keep``); ``int8_options`` reads them back."""
     group.add_argument("--calibration", default="sample", metavar="sample|DIR",
                        help="calibration images: the built-in sample photos or a folder (default %(default)s)")
     group.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
@@ -140,18 +146,21 @@ def add_int8_options(group: argparse._ActionsContainer, symmetric_flag: str) -> 
     group.add_argument(symmetric_flag, dest="int8_symmetric", action="store_true",
                        help="int8 activations with zero point 0, the form TensorRT's explicit INT8 takes "
                             "(default: uint8 activations, faster on ONNX Runtime's CPU provider)")
+    group.add_argument(keep_flag, dest="int8_keep", type=_modules, default=(), metavar="MODULE,...",
+                       help="keep these networks (restorer, colorizer, net) or modules inside them "
+                            "(restorer.unet.decoder) in FP32")
 
 
 def int8_options(args: argparse.Namespace) -> Int8Options:
     return Int8Options(calibration=args.calibration, images=args.calibration_images,
-                       symmetric=args.int8_symmetric)
+                       symmetric=args.int8_symmetric, keep=args.int8_keep)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="to_int8", description=__doc__.splitlines()[0])
     parser.add_argument("onnx", type=Path, help="an FP32 ONNX model exported by to_onnx.py (NAME.onnx)")
     parser.add_argument("-o", "--output", type=Path, help="output (default NAME.int8.onnx beside the input)")
-    add_int8_options(parser, "--symmetric")
+    add_int8_options(parser, "--symmetric", "--keep")
     return parser
 
 

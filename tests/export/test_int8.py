@@ -63,12 +63,28 @@ def test_wrapper_nodes_stay_fp32(int8_export):
     assert {"Cast", "Round", "Clip"} <= set(wrapper.values())
     int8_ops = {n.name: n.op_type for n in int8.graph.node}
     assert all(int8_ops.get(name) == op for name, op in wrapper.items())  # all there, none replaced
-    # Every convolution of the networks (the rewritten phases too) reads int8 weights through a DequantizeLinear.
+    # Every convolution of the network (the rewritten phases too) reads int8 weights through a DequantizeLinear, but
+    # two kinds (int8_graph): the output layer (the last up-sampling step's four phases) and those whose output is
+    # 1 x 1 (the innermost down-sampling conv and the first up-sampling step's phases, at 32 px with 5 halvings).
     producers = {out: n for n in int8.graph.node for out in n.output}
     convs = [n for n in int8.graph.node if n.op_type == "Conv"]
     assert len(convs) == 5 + 4 * 5  # 5 down-sampling convs, 5 up-sampling steps of 4 phases
+    fp32 = {c.name for c in convs if c.input[1] not in producers}
     for conv in convs:
-        assert producers[conv.input[1]].op_type == "DequantizeLinear", conv.name
+        if conv.name not in fp32:
+            assert producers[conv.input[1]].op_type == "DequantizeLinear", conv.name
+    tail = {p.name for p in convs if p.output[0] in next(n for n in int8.graph.node if n.op_type == "Concat"
+            and "rgb" in _downstream(int8, n.output[0])).input}
+    assert len(tail) == 4 and len(fp32) == 9 and tail <= fp32
+
+
+def _downstream(model: onnx.ModelProto, tensor: str, steps: int = 8) -> set[str]:
+    """Tensors reachable from ``tensor`` within ``steps`` nodes."""
+    seen, frontier = {tensor}, {tensor}
+    for _ in range(steps):
+        frontier = {o for n in model.graph.node if set(n.input) & frontier for o in n.output} - seen
+        seen |= frontier
+    return seen
 
 
 def test_int8_output_stays_close_to_fp32(int8_export):
