@@ -15,8 +15,8 @@
 - Before quantizing, each stride-2 4x4 ConvTranspose becomes four 2x2 Convs and
   a DepthToSpace (``revive.export.subpixel``): the CPU provider has no
   quantized ConvTranspose, and that rewrite is exact; spatial means become
-  GlobalAveragePool (``int8_graph.pool_means``, exact). After it, shape reads
-  move onto the quantized tensors (``int8_graph.shapes_from_quantized``).
+  GlobalAveragePool (``int8_graph.pool_means``, exact). After it, nearest 2x
+  up-samplings become copies of the uint8 tensor (``int8_graph.upsamples_in_uint8``, exact).
 - Ranges: MinMax over calibration batches of real uint8 images, fed through the
   whole graph exactly as the runtime feeds it.
 """
@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 
 from revive.export.fp16 import network_nodes, node_scopes
-from revive.export.int8_graph import network_tails, pool_means, pooled_convs, shapes_from_quantized
+from revive.export.int8_graph import network_tails, pool_means, pooled_convs, upsamples_in_uint8
 from revive.export.subpixel import rewrite_transposed_convs
 
 __all__ = ["CALIBRATION_METHODS", "QuantizeReport", "kept_scopes", "quantize_int8"]
@@ -56,12 +56,14 @@ class QuantizeReport:
     fp32_last_convs: int = 0
     fp32_pooled_convs: int = 0
     means_pooled: int = 0
+    upsamples_in_uint8: int = 0
     calibration_method: str = "minmax"
 
     def as_dict(self) -> dict:
         return {"format": "QDQ", "weights": "int8 per-channel", "activations": self.activations,
                 "calibration_method": self.calibration_method, "calibration_batches": self.calibration_batches,
                 "transposed_convs_rewritten": self.transposed_convs_rewritten, "means_pooled": self.means_pooled,
+                "upsamples_in_uint8": self.upsamples_in_uint8,
                 "quantized_nodes": self.quantized_nodes, "fp32_nodes": self.fp32_nodes,
                 "kept_fp32": list(self.kept_fp32), "fp32_last_convs": self.fp32_last_convs,
                 "fp32_pooled_convs": self.fp32_pooled_convs}
@@ -150,15 +152,15 @@ def quantize_int8(model: onnx.ModelProto, input_name: str, batches: Iterable[np.
         logging.getLogger().removeFilter(chatter)
     if reader.count == 0:
         raise ValueError("no calibration batch was given")
-    shapes_from_quantized(quantized)
+    upsamples = upsamples_in_uint8(quantized)
     n_q = sum(1 for n in quantized.graph.node if n.op_type == "QuantizeLinear")
     report = QuantizeReport(activations="int8 symmetric" if symmetric else "uint8", transposed_convs_rewritten=count,
                             calibration_batches=reader.count, quantized_nodes=n_q, fp32_nodes=len(keep_fp32),
                             kept_fp32=tuple(keep), fp32_last_convs=last_convs,
-                            fp32_pooled_convs=len(pooled & inside), means_pooled=pooled_means,
+                            fp32_pooled_convs=len(pooled & inside), means_pooled=pooled_means, upsamples_in_uint8=upsamples,
                             calibration_method=method)
-    log.info("INT8: %d ConvTranspose rewritten, %d means pooled, %d QuantizeLinear nodes, %d nodes kept FP32 "
-             "(%d last and %d pooled convolutions%s), %d calibration batches", count, pooled_means, n_q,
+    log.info("INT8: %d ConvTranspose rewritten, %d means pooled, %d up-samplings in uint8, %d QuantizeLinear nodes, %d nodes kept FP32 "
+             "(%d last and %d pooled convolutions%s), %d calibration batches", count, pooled_means, upsamples, n_q,
              len(keep_fp32), report.fp32_last_convs, report.fp32_pooled_convs,
              f", modules {', '.join(keep)}" if keep else "", reader.count)
     return quantized, report

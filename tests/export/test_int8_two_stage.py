@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from revive.export.fp16 import network_nodes, node_scopes
-from revive.export.int8_graph import pool_means
+from revive.export.int8_graph import pool_means, upsamples_in_uint8
 from revive.export.to_int8 import main as to_int8_main
 from revive.export.to_onnx import main as to_onnx_main
 from revive.runtime.backends.ort import OrtBackend
@@ -57,20 +57,23 @@ def test_last_and_pooled_convolutions_stay_fp32_and_the_rest_is_int8(quantized):
     kinds = _conv_weights(model)
     convs = {n.name: n for n in model.graph.node if n.op_type == "Conv"}
     heads = {name for name, n in convs.items() if _in(n, "segmentation_head")}
+    restorer_head = {name for name in heads if _in(convs[name], "restorer")}
     excitation = {name for name, n in convs.items() if _in(n, "_se_")}
     assert len(heads) == 2 and len(excitation) > 10  # one head per network; two 1 x 1 convs per MBConv block
-    assert {name for name, k in kinds.items() if k == "fp32"} == heads | excitation
+    # The restorer's head (reconstruction and damage logit in one tensor) stays FP32; the colorizer's is INT8.
+    assert {name for name, k in kinds.items() if k == "fp32"} == restorer_head | excitation
     assert sum(k == "int8" for k in kinds.values()) > 100
     q = _card(quantized["int8"]).build["quantization"]
-    assert q["fp32_last_convs"] == 2 and q["fp32_pooled_convs"] == len(excitation) and q["kept_fp32"] == []
-    # The restorer's channel split and tanh after its head stay FP32: no QuantizeLinear reads the head's output.
-    readers = [n.op_type for h in heads for n in model.graph.node if convs[h].output[0] in n.input]
-    assert readers and "QuantizeLinear" not in readers
     ops = [n.op_type for n in model.graph.node]
+    assert q["fp32_last_convs"] == 1 and q["fp32_pooled_convs"] == len(excitation) and q["kept_fp32"] == []
+    # The restorer's channel split and tanh after its head stay FP32: no QuantizeLinear reads the head's output.
+    readers = [n.op_type for h in restorer_head for n in model.graph.node if convs[h].output[0] in n.input]
+    assert readers and "QuantizeLinear" not in readers
+    # The decoders' nearest-neighbour up-samplings run as uint8 copies: no Resize is left.
+    assert "Resize" not in ops and q["upsamples_in_uint8"] == 10  # five decoder blocks per network
     assert "ReduceMean" not in ops and ops.count("GlobalAveragePool") == q["means_pooled"] == len(excitation) // 2
-    producers = {out: n.op_type for n in model.graph.node for out in n.output}
-    shapes = [n for n in model.graph.node if n.op_type == "Shape"]
-    assert shapes and all(producers.get(n.input[0]) != "DequantizeLinear" for n in shapes)  # read the uint8 tensor
+    # ... and the Shape reads that sized them (each kept a float copy of an activation alive) went with them.
+    assert "Shape" not in ops and "Shape" in [n.op_type for n in onnx.load(str(quantized["fp32"])).graph.node]
 
 
 def test_int8_keep_restorer_leaves_the_whole_restorer_fp32(quantized):
@@ -160,3 +163,29 @@ def test_network_nodes_of_the_quantized_graph_still_carry_their_scopes(quantized
     fp32, int8 = onnx.load(str(quantized["fp32"])), onnx.load(str(quantized["int8"]))
     wrapper = {n.name for n in fp32.graph.node if n.name not in network_nodes(fp32)}
     assert wrapper <= {n.name for n in int8.graph.node}
+
+
+def _upsample_graph(q_scale: float) -> onnx.ModelProto:
+    """uint8 N x 3 x 4 x 5 -> DequantizeLinear -> nearest 2x Resize -> QuantizeLinear (scale ``q_scale``)."""
+    x = helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 3, 4, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.UINT8, None)
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "s"), numpy_helper.from_array(np.array(7, np.uint8), "z"),
+             numpy_helper.from_array(np.array(q_scale, np.float32), "s2"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"], name="dq"),
+             helper.make_node("Resize", ["xf", "", "scales"], ["up"], name="up", mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+             helper.make_node("QuantizeLinear", ["up", "s2", "z"], ["y"], name="q")]
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("q_scale, rewritten", [(0.05, True), (0.1, False)])
+def test_upsamples_in_uint8_give_the_same_bytes(q_scale, rewritten):
+    model = _upsample_graph(q_scale)
+    before = model.SerializeToString()
+    assert upsamples_in_uint8(model) == int(rewritten)  # a requantizing Resize (another scale) is left alone
+    assert ("Resize" in [n.op_type for n in model.graph.node]) != rewritten
+    x = np.random.default_rng(1).integers(0, 256, (2, 3, 4, 5), dtype=np.uint8)
+    run = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+           for m in (before, model.SerializeToString())]
+    assert run[0].shape == (2, 3, 8, 10) and np.array_equal(run[0], run[1])
