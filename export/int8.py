@@ -5,9 +5,11 @@
   the Lab->RGB tail, the restore composite, rounding) stay FP32, found the way
   the FP16 converter finds them (``revive.export.fp16.network_nodes``).
 - Also FP32, by rule (``revive.export.int8_graph`` says why each one): the last
-  convolution of each network (with the nodes between it and the wrapper) and the
-  1 x 1 convolutions of squeeze-and-excitation blocks; and by choice, ``keep``: whole networks (``restorer``) or any module
-  inside one (``restorer.unet.decoder``), by the module path the exporter recorded.
+  convolution of a network whose output is split by channel (the restorer's), with
+  the nodes between it and the wrapper, and convolutions with a 1 x 1 output
+  (squeeze-and-excitation); and by choice, ``keep``: whole networks (``restorer``)
+  or any module inside one (``restorer.unet.decoder``), by the module path the
+  exporter recorded.
 - Weights: int8, per output channel. Activations: uint8 with a zero point by
   default (ONNX Runtime's CPU provider runs u8 x s8 convolutions on VNNI/AMX;
   int8 activations measured 0.7x ORT FP32 here), or symmetric int8 with zero
@@ -157,10 +159,11 @@ def quantize_int8(model: onnx.ModelProto, input_name: str, batches: Iterable[np.
     report = QuantizeReport(activations="int8 symmetric" if symmetric else "uint8", transposed_convs_rewritten=count,
                             calibration_batches=reader.count, quantized_nodes=n_q, fp32_nodes=len(keep_fp32),
                             kept_fp32=tuple(keep), fp32_last_convs=last_convs,
-                            fp32_pooled_convs=len(pooled & inside), means_pooled=pooled_means, upsamples_in_uint8=upsamples,
-                            calibration_method=method)
-    log.info("INT8: %d ConvTranspose rewritten, %d means pooled, %d up-samplings in uint8, %d QuantizeLinear nodes, %d nodes kept FP32 "
-             "(%d last and %d pooled convolutions%s), %d calibration batches", count, pooled_means, upsamples, n_q,
+                            fp32_pooled_convs=len(pooled & inside), means_pooled=pooled_means,
+                            upsamples_in_uint8=upsamples, calibration_method=method)
+    log.info("INT8: %d ConvTranspose rewritten, %d means pooled, %d up-samplings in uint8, %d QuantizeLinear nodes, "
+             "%d nodes kept FP32 (%d last and %d pooled convolutions%s), %d calibration batches", count, pooled_means,
+             upsamples, n_q,
              len(keep_fp32), report.fp32_last_convs, report.fp32_pooled_convs,
              f", modules {', '.join(keep)}" if keep else "", reader.count)
     return quantized, report

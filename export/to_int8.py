@@ -1,7 +1,8 @@
 """FP32 ONNX -> INT8 QDQ ONNX: the INT8 stage, calibrated on real images (export/int8.py does the work).
 
 Run as ``python export/to_int8.py NAME.onnx [-o NAME.int8.onnx] [--calibration sample|DIR]
-[--calibration-images N] [--calibration-method minmax|percentile] [--keep MODULE,...] [--symmetric]`` or ``python -m revive.export.to_int8``;
+[--calibration-images N] [--calibration-method minmax|percentile] [--keep MODULE,...] [--symmetric]``
+or ``python -m revive.export.to_int8``;
 ``export/to_onnx.py CKPT --int8`` runs it in memory on the model it has just
 exported. Calibration images reach the graph the way the runtime feeds it:
 8-bit gray at the model's size (folders: decoded and resized by

@@ -169,14 +169,16 @@ def _upsample_graph(q_scale: float) -> onnx.ModelProto:
     """uint8 N x 3 x 4 x 5 -> DequantizeLinear -> nearest 2x Resize -> QuantizeLinear (scale ``q_scale``)."""
     x = helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 3, 4, 5])
     y = helper.make_tensor_value_info("y", TensorProto.UINT8, None)
-    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "s"), numpy_helper.from_array(np.array(7, np.uint8), "z"),
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+             numpy_helper.from_array(np.array(7, np.uint8), "z"),
              numpy_helper.from_array(np.array(q_scale, np.float32), "s2"),
              numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
     nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"], name="dq"),
              helper.make_node("Resize", ["xf", "", "scales"], ["up"], name="up", mode="nearest",
                               coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
              helper.make_node("QuantizeLinear", ["up", "s2", "z"], ["y"], name="q")]
-    return helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 18)])
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
 @pytest.mark.parametrize("q_scale, rewritten", [(0.05, True), (0.1, False)])
