@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=30.0,
                    help="stop timing one measurement after this long (at least 3 calls; default 30)")
     p.add_argument("--files", type=Path, metavar="DIR", help="also time files -> files on this folder")
+    p.add_argument("--interleave", action="store_true",
+                   help="time the backends in turns, one call each per round (ratios that hold on a shared CPU)")
 
     p = sub.add_parser("files", help="files -> files speed through the runtime-infer pipeline")
     _model_args(p, sizes="; also the synthetic inputs' size, or WxH: W x H inputs (e.g. 6000x4000 scans, "

@@ -79,15 +79,17 @@ def model_info(models: Models) -> tuple[dict[str, Any], int | None]:
 
 
 def speed(args: argparse.Namespace, models: Models, command: str) -> int:
-    from .speed import SpeedOptions, run_speed, speed_markdown, speed_plot
+    from .speed import SpeedOptions, run_speed, run_speed_interleaved, speed_markdown, speed_plot
 
     opts = SpeedOptions(batches=args.batch, backends=_names(args.backends), warmup=args.warmup,
-                        repeats=args.repeats, max_seconds=args.max_seconds)
+                        repeats=args.repeats, max_seconds=args.max_seconds, interleave=args.interleave)
     info, flops = model_info(models)
-    result = run_speed(models, opts, flops)
+    if opts.interleave and models.cuda:
+        raise UserError("--interleave is for CPU runs (on a GPU the backends would share the device)")
+    result = (run_speed_interleaved if opts.interleave else run_speed)(models, opts, flops)
     report.write_results("speed", command, {
         "model": info, "settings": {"batches": list(opts.batches), "warmup": opts.warmup, "repeats": opts.repeats,
-                                    "max_seconds": opts.max_seconds},
+                                    "max_seconds": opts.max_seconds, "interleave": opts.interleave},
         "timer": "cuda-events" if models.cuda else "wall-clock (perf_counter)", **result},
         speed_markdown, out=args.out, tag=args.tag, plot=speed_plot)
     if args.files:

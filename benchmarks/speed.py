@@ -10,6 +10,11 @@ stalled call on a shared machine; ``images_per_s_overall`` is
 ``batch x calls / total time`` beside it. ``--max-seconds`` caps the timed calls of one
 measurement (at least 3 are always made), which keeps CPU sweeps bounded.
 
+``--interleave`` opens every backend at once and, per batch size, takes turns: one
+timed call of each backend per round (the starting backend rotates), so load that
+comes and goes on a shared machine falls on all of them alike and their ratios
+hold; peak memory is then not measured (the processes' high-water mark mixes them).
+
 Peak memory: on a GPU, ``torch.cuda.max_memory_allocated`` for PyTorch backends
 and the growth of device memory in use (``torch.cuda.mem_get_info``) for ONNX
 Runtime and TensorRT, which allocate outside PyTorch; on the CPU the process's
@@ -28,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BACKENDS, Models, for_each_backend
+from .backends import BACKENDS, Models, Unavailable, for_each_backend, open_named
 from .flops import tflops
 
-__all__ = ["SpeedOptions", "latency_stats", "measure", "run_speed"]
+__all__ = ["SpeedOptions", "latency_stats", "measure", "run_speed", "run_speed_interleaved"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ class SpeedOptions:
     warmup: int = 3
     repeats: int = 20
     max_seconds: float = 30.0
+    interleave: bool = False
 
 
 def latency_stats(times_s: list[float], batch: int) -> dict[str, float]:
@@ -168,6 +174,67 @@ def run_speed(models: Models, opts: SpeedOptions, flops_per_image: int | None) -
     return {"backends": out}
 
 
+def run_speed_interleaved(models: Models, opts: SpeedOptions, flops_per_image: int | None) -> dict[str, Any]:
+    """``run_speed``'s result, the backends timed in turns (module docstring); CPU backends only."""
+    from revive.export.trt_verify import synthetic_batch
+
+    out: dict[str, Any] = {}
+    opened: dict[str, Any] = {}
+    try:
+        for name in opts.backends:
+            try:
+                backend, precision = open_named(name, models)
+            except Unavailable as exc:
+                log.warning("%s: skipped (%s)", name, exc)
+                out[name] = {"status": "skipped", "reason": str(exc)}
+                continue
+            opened[name] = backend
+            out[name] = {"status": "ok", "precision": precision, "providers": backend.providers,
+                         "model": backend.path.name, "results": []}
+        names = list(opened)
+        for batch in opts.batches:
+            gray = {name: synthetic_batch(batch, opened[name].image_size, seed=batch) for name in names}
+            for _ in range(opts.warmup):
+                for name in names:
+                    opened[name].run(gray[name])
+            times: dict[str, list[float]] = {name: [] for name in names}
+            deadline = time.perf_counter() + opts.max_seconds * max(1, len(names))
+            rounds = 0
+            while rounds < opts.repeats and (rounds < 3 or time.perf_counter() < deadline):
+                for k in range(len(names)):
+                    name = names[(rounds + k) % len(names)]
+                    t0 = time.perf_counter()
+                    opened[name].run(gray[name])
+                    times[name].append(time.perf_counter() - t0)
+                rounds += 1
+            for name in names:
+                r = {"batch": batch, **latency_stats(times[name], batch), "timer": "wall-clock (perf_counter)",
+                     "peak_memory_mb": None, "memory_kind": "not measured (--interleave)"}
+                r["achieved_tflops"] = tflops(flops_per_image, r["images_per_s"])
+                out[name]["results"].append(r)
+                log.info("%-18s batch %3d: %8.2f images/s, p50 %8.2f ms (interleaved, %d rounds)", name, batch,
+                         r["images_per_s"], r["latency_ms_p50"], rounds)
+    finally:
+        for backend in opened.values():
+            backend.close()
+    return {"backends": out, "interleaved": True}
+
+
+def ratios(report: dict[str, Any]) -> list[list[Any]]:
+    """Rows of (batch, backend, images/s over the first backend's): the figure an interleaved run is for."""
+    entries = [(name, e) for name, e in report["backends"].items() if e["status"] == "ok" and e["results"]]
+    if len(entries) < 2:
+        return []
+    base_name, base = entries[0]
+    by_batch = {r["batch"]: r["images_per_s"] for r in base["results"]}
+    rows = []
+    for name, entry in entries[1:]:
+        for r in entry["results"]:
+            if r["batch"] in by_batch:
+                rows.append([r["batch"], f"{name} ÷ {base_name}", r["images_per_s"] / by_batch[r["batch"]]])
+    return rows
+
+
 def _release(name: str) -> None:
     if name.startswith("torch"):
         import gc
@@ -198,6 +265,10 @@ def speed_markdown(report: dict[str, Any]) -> str:
             f"Timer: {report['timer']}. Command: `{report['command']}`", "",
             markdown_table(["backend", "precision", "batch", "images/s", "p50 ms", "p95 ms", "p99 ms", "TFLOP/s",
                             "peak MB", "calls"], rows)]
+    if report.get("interleaved"):
+        text += ["Interleaved: the backends took turns, one timed call each per round, so the ratios below come "
+                 "from the same moments of the machine's load.", "",
+                 markdown_table(["batch", "ratio", "images/s ÷"], [[b, n, fmt(v)] for b, n, v in ratios(report)])]
     if skipped:
         text += ["Skipped:", "", *skipped, ""]
     return "\n".join(text)

@@ -23,13 +23,14 @@ import onnx
 
 from revive.export.graph import network_scopes
 
-__all__ = ["FP32_OP_TYPES", "convert_to_fp16", "network_nodes"]
+__all__ = ["FP32_OP_TYPES", "convert_to_fp16", "network_nodes", "node_scopes"]
 
 FP32_OP_TYPES = ("InstanceNormalization",)
 _SCOPE_KEY = "pkg.torch.onnx.name_scopes"
 
 
-def _scopes(node: onnx.NodeProto) -> list[str]:
+def node_scopes(node: onnx.NodeProto) -> list[str]:
+    """The PyTorch module scopes the exporter recorded on a node, outermost first ('' for the root)."""
     for prop in node.metadata_props:
         if prop.key == _SCOPE_KEY:
             # A Python-literal list of scope names, outermost first ('' for the root).
@@ -41,7 +42,7 @@ def network_nodes(model: onnx.ModelProto) -> set[str]:
     """Names of the nodes exported from inside a network submodule."""
     names, networks = set(), network_scopes()
     for node in model.graph.node:
-        scopes = [s for s in _scopes(node) if s]
+        scopes = [s for s in node_scopes(node) if s]
         if scopes and scopes[0].split(".")[0] in networks:
             names.add(node.name)
     return names

@@ -91,11 +91,12 @@ class ColorizeGraph(nn.Module):
 class RestoreGraph(nn.Module):
     """uint8 damaged gray -> (restored uint8 N x 1 x S x S, mask uint8 N x 1 x S x S).
 
-    mask = round(sigmoid(logit) x 255); restored = the input pixel where mask < 128,
-    the network's rounded reconstruction where mask >= 128 (``restore_outputs``,
-    shared with training). The composite is part of the contract: the runtime
-    feeds ``restored`` to a colorize model, so restore + colorize chained and the
-    fused pipeline produce the same picture.
+    mask = round(sigmoid(logit) x 255); restored = round(input + w x (reconstruction - input)),
+    w the soft ramp of the mask (``restore_outputs``, shared with training;
+    ``revive.runtime.composite.mask_weight`` is its numpy twin): the input exactly
+    where the mask probability is at most ``SOFT_LOW``, the reconstruction from ``SOFT_HIGH``. The
+    composite is part of the contract: the runtime feeds ``restored`` to a colorize
+    model, so restore + colorize chained and the fused pipeline produce the same picture.
     """
 
     network_scopes = ("restorer",)

@@ -1,7 +1,8 @@
 """FP32 ONNX -> INT8 QDQ ONNX: the INT8 stage, calibrated on real images (export/int8.py does the work).
 
 Run as ``python export/to_int8.py NAME.onnx [-o NAME.int8.onnx] [--calibration sample|DIR]
-[--calibration-images N] [--symmetric]`` or ``python -m revive.export.to_int8``;
+[--calibration-images N] [--calibration-method minmax|percentile] [--keep MODULE,...] [--symmetric]``
+or ``python -m revive.export.to_int8``;
 ``export/to_onnx.py CKPT --int8`` runs it in memory on the model it has just
 exported. Calibration images reach the graph the way the runtime feeds it:
 8-bit gray at the model's size (folders: decoded and resized by
@@ -37,7 +38,8 @@ CALIBRATION_BATCH = 8
 
 register(ExportFormat(key="int8", title="ONNX INT8 (QDQ)", precision="int8", path=lambda a: a.onnx("int8"),
                       module="revive.export.to_int8", command="python export/to_int8.py NAME.onnx",
-                      runs_on="ONNX Runtime CPU provider; TensorRT explicit INT8 (with --symmetric)"))
+                      runs_on="ONNX Runtime CPU provider: pix2pix, colorize, restore and pipeline models all pass "
+                              "parity; TensorRT explicit INT8 (with --symmetric)"))
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Int8Options:
     calibration: str = "sample"  # "sample" or a folder of images
     images: int = DEFAULT_CALIBRATION_IMAGES
     symmetric: bool = False  # int8 activations, zero point 0 (TensorRT); default uint8 (ORT CPU)
+    keep: tuple[str, ...] = ()  # modules kept FP32: networks (restorer) or module paths (restorer.unet.decoder)
+    method: str = "minmax"  # how activation ranges are read off the calibration images (int8.CALIBRATION_METHODS)
 
 
 def _sample_grays(count: int, size: int, damaged: bool) -> list[np.ndarray]:
@@ -106,7 +110,8 @@ def to_int8(model: onnx.ModelProto, card: ModelCard, options: Int8Options) -> tu
 
     images = calibration_images(options, card.image_size, card.task)
     try:
-        quantized, report = quantize_int8(model, card.input.name, _batches(images), symmetric=options.symmetric)
+        quantized, report = quantize_int8(model, card.input.name, _batches(images), symmetric=options.symmetric,
+                                          keep=options.keep, method=options.method)
     except ValueError as exc:
         raise StageError(f"cannot quantize: {exc}") from None
     import onnxruntime
@@ -130,28 +135,38 @@ def write_int8(fp32_path: str | Path, out: str | Path | None = None, options: In
     return int8_card
 
 
-def add_int8_options(group: argparse._ActionsContainer, symmetric_flag: str) -> None:
-    """The calibration flags, shared by this stage and ``to_onnx.py --int8`` (whose symmetric flag is
-    ``--int8-symmetric``); ``int8_options`` reads them back."""
+def _modules(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def add_int8_options(group: argparse._ActionsContainer, symmetric_flag: str, keep_flag: str) -> None:
+    """The calibration flags, shared by this stage and ``to_onnx.py --int8`` (whose symmetric and keep flags
+    are ``--int8-symmetric`` and ``--int8-keep``); ``int8_options`` reads them back."""
     group.add_argument("--calibration", default="sample", metavar="sample|DIR",
                        help="calibration images: the built-in sample photos or a folder (default %(default)s)")
     group.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
                        help="how many calibration images (default %(default)s)")
+    group.add_argument("--calibration-method", choices=("minmax", "percentile"), default="minmax",
+                       help="activation ranges: min/max seen (default), or the 99.999th percentile (finer steps, "
+                            "outliers clipped; 4-5x slower to calibrate)")
     group.add_argument(symmetric_flag, dest="int8_symmetric", action="store_true",
                        help="int8 activations with zero point 0, the form TensorRT's explicit INT8 takes "
                             "(default: uint8 activations, faster on ONNX Runtime's CPU provider)")
+    group.add_argument(keep_flag, dest="int8_keep", type=_modules, default=(), metavar="MODULE,...",
+                       help="keep these networks (restorer, colorizer, net) or modules inside them "
+                            "(restorer.unet.decoder) in FP32")
 
 
 def int8_options(args: argparse.Namespace) -> Int8Options:
     return Int8Options(calibration=args.calibration, images=args.calibration_images,
-                       symmetric=args.int8_symmetric)
+                       symmetric=args.int8_symmetric, keep=args.int8_keep, method=args.calibration_method)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="to_int8", description=__doc__.splitlines()[0])
     parser.add_argument("onnx", type=Path, help="an FP32 ONNX model exported by to_onnx.py (NAME.onnx)")
     parser.add_argument("-o", "--output", type=Path, help="output (default NAME.int8.onnx beside the input)")
-    add_int8_options(parser, "--symmetric")
+    add_int8_options(parser, "--symmetric", "--keep")
     return parser
 
 

@@ -4,7 +4,8 @@ Run as ``python export/to_onnx.py CKPT [-o NAME.onnx] [--fp16] [--int8 ...]`` or
 ``python -m revive.export.to_onnx``. The checkpoint's family (train/families/) names
 the graph: a ``colorize`` checkpoint -> rgb; ``restore`` -> restored + mask. A restorer and a colorizer
 fuse into one ``pipeline`` graph (rgb, restored, mask) with
-``python export/to_onnx.py --pipeline RESTORE_CKPT COLORIZE_CKPT [-o NAME.onnx] [--fp16] [--int8]``.
+``python export/to_onnx.py --pipeline RESTORE_CKPT COLORIZE_CKPT [-o NAME.onnx] [--fp16] [--int8
+[--int8-keep restorer]]``.
 
 Files follow the naming rule (export/naming.py): NAME.onnx is always the FP32
 model; ``--fp16`` adds NAME.fp16.onnx and ``--int8`` NAME.int8.onnx, both made
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--int8", action="store_true",
                        help="also write NAME.int8.onnx: QDQ INT8 networks calibrated on real images "
                             "(uint8 I/O and colour maths in FP32)")
-    add_int8_options(group, "--int8-symmetric")
+    add_int8_options(group, "--int8-symmetric", "--int8-keep")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
     parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
                         help="largest batch the graph accepts (default %(default)s)")

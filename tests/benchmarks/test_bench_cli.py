@@ -69,6 +69,24 @@ def test_speed_writes_plot(speed_run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+def test_speed_interleaved_times_the_backends_in_turns(tiny_checkpoints, tmp_path):
+    rc = main(["speed", "--checkpoint", str(tiny_checkpoints["rgb"]), "--batch", "2", "--interleave",
+               "--backends", "ort-cpu,ort-cpu-int8,ort-cuda", "--warmup", "1", "--repeats", "4",
+               "--out", str(tmp_path), *FAST])
+    assert rc == 0
+    data = _load(tmp_path / "speed.json")
+    assert data["interleaved"] is True and data["settings"]["interleave"] is True
+    assert data["backends"]["ort-cuda"]["status"] == "skipped"
+    ran = {n: e for n, e in data["backends"].items() if e["status"] == "ok"}
+    assert set(ran) == {"ort-cpu", "ort-cpu-int8"} and ran["ort-cpu-int8"]["precision"] == "int8"
+    for entry in ran.values():
+        (r,) = entry["results"]
+        assert r["calls"] == 4 and r["images_per_s"] > 0 and r["peak_memory_mb"] is None  # one call per round
+    md = (tmp_path / "speed.md").read_text()
+    ratio = ran["ort-cpu-int8"]["results"][0]["images_per_s"] / ran["ort-cpu"]["results"][0]["images_per_s"]
+    assert f"| 2 | ort-cpu-int8 ÷ ort-cpu | {ratio:.2f} |" in md
+
+
 def test_latency_stats_percentiles_ordered():
     s = latency_stats([0.010, 0.011, 0.012, 0.050, 0.013], batch=8)
     assert s["latency_ms_p50"] <= s["latency_ms_p95"] <= s["latency_ms_p99"] <= 50.0 + 1e-9

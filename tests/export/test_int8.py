@@ -7,7 +7,7 @@ import onnx
 import pytest
 from PIL import Image
 
-from revive.export.fp16 import network_nodes
+from revive.export.fp16 import network_nodes, node_scopes
 from revive.export.to_int8 import main as to_int8_main
 from revive.export.to_onnx import main as to_onnx_main
 from revive.runtime.backends.ort import OrtBackend
@@ -63,12 +63,17 @@ def test_wrapper_nodes_stay_fp32(int8_export):
     assert {"Cast", "Round", "Clip"} <= set(wrapper.values())
     int8_ops = {n.name: n.op_type for n in int8.graph.node}
     assert all(int8_ops.get(name) == op for name, op in wrapper.items())  # all there, none replaced
-    # Every convolution of the networks (the rewritten phases too) reads int8 weights through a DequantizeLinear.
+    # Every convolution of the network (the rewritten phases too) reads int8 weights through a DequantizeLinear, but
+    # those whose output is 1 x 1 (int8_graph.pooled_convs): at 32 px with 5 halvings, the innermost down-sampling
+    # conv and the first up-sampling step's four phases.
     producers = {out: n for n in int8.graph.node for out in n.output}
     convs = [n for n in int8.graph.node if n.op_type == "Conv"]
     assert len(convs) == 5 + 4 * 5  # 5 down-sampling convs, 5 up-sampling steps of 4 phases
+    fp32 = [c.name for c in convs if c.input[1] not in producers]
     for conv in convs:
-        assert producers[conv.input[1]].op_type == "DequantizeLinear", conv.name
+        if conv.name not in fp32:
+            assert producers[conv.input[1]].op_type == "DequantizeLinear", conv.name
+    assert len(fp32) == 5 and all("inner.inner.inner.inner" in str(node_scopes(c)) for c in convs if c.name in fp32)
 
 
 def test_int8_output_stays_close_to_fp32(int8_export):
@@ -94,13 +99,15 @@ def test_stage_on_an_onnx_file_with_a_calibration_folder(int8_export, tmp_path, 
         Image.fromarray(gray).save(photos / f"p{i}.png")
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "m.int8.onnx"
-    assert to_int8_main([str(fp32_path), "-o", str(out), "--calibration", str(photos)]) == 0
+    assert to_int8_main([str(fp32_path), "-o", str(out), "--calibration", str(photos),
+                         "--calibration-method", "percentile"]) == 0
     backend = OrtBackend(out, device="cpu")
     try:
         q = backend.card.build["quantization"]
     finally:
         backend.close()
     assert q["calibration"] == str(photos) and q["calibration_images"] == 4
+    assert q["calibration_method"] == "percentile"
     assert "broken.jpg" in caplog.text
 
 

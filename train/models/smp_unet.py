@@ -31,19 +31,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from revive.runtime.composite import SOFT_HIGH, SOFT_LOW
 from revive.runtime.errors import UserError, describe
 
 from ._registry import register_model
 from .hub_weights import hub_file
 
-__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "load_encoder_weights",
-           "prune_unused_stages", "restore_outputs", "smp_unet_colorizer", "smp_unet_restorer"]
+__all__ = ["DEFAULT_DECODER", "DEFAULT_ENCODER", "EncoderWeightsError", "SmpUnet", "composite_weight",
+           "load_encoder_weights", "prune_unused_stages", "restore_outputs", "smp_unet_colorizer",
+           "smp_unet_restorer"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "efficientnet-b3"
 DEFAULT_DECODER = (256, 128, 64, 32, 16)
-MASK_THRESHOLD_U8 = 128  # mask >= 128 (probability >= ~0.5) takes the reconstruction
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 
@@ -94,17 +95,27 @@ class SmpUnet(nn.Module):
         return torch.cat([image, y[:, self.out_channels:]], 1) if self.mask_channel else image
 
 
+def composite_weight(mask255: torch.Tensor) -> torch.Tensor:
+    """Rounded mask (float 0..255) -> blend weight in [0, 1]: the torch twin of
+    ``revive.runtime.composite.mask_weight``, the same float32 operations in the same order."""
+    return ((mask255 / 255.0 - SOFT_LOW) / (SOFT_HIGH - SOFT_LOW)).clamp(0.0, 1.0)
+
+
 def restore_outputs(net_out: torch.Tensor, gray255: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Restorer output and the damaged input (float, 0..255) -> (restored, mask), both float 0..255 integers.
 
-    ``mask`` = round(sigmoid(logit) * 255); ``restored`` is the input pixel where
-    mask < 128 and the rounded reconstruction where mask >= 128. Everything is
-    decided on the rounded 0..255 values, so a restore model chained into a
-    colorize model and the fused pipeline graph see the very same picture.
+    ``mask`` = round(sigmoid(logit) * 255); ``restored`` = round(input + w * (recon - input))
+    with ``recon`` the rounded reconstruction and ``w = composite_weight(mask)``: the
+    soft composite of ``revive.runtime.composite`` (0 up to ``SOFT_LOW``, 1 from
+    ``SOFT_HIGH``, linear between), so the input is kept exactly where w = 0 and a
+    small change of the mask logit (FP16, INT8) moves a pixel a little instead of
+    flipping it between input and reconstruction. Everything is decided on rounded
+    0..255 values, so a restore model chained into a colorize model and the fused
+    pipeline graph see the very same picture.
     """
     recon = torch.round(((net_out[:, :1].float() + 1.0) * 127.5).clamp(0.0, 255.0))
     mask = torch.round(torch.sigmoid(net_out[:, 1:2].float()) * 255.0)
-    return torch.where(mask >= MASK_THRESHOLD_U8, recon, gray255), mask
+    return torch.round(gray255 + composite_weight(mask) * (recon - gray255)), mask
 
 
 def prune_unused_stages(encoder: nn.Module, in_channels: int) -> frozenset[str]:
