@@ -46,7 +46,7 @@ VAL_FRACTION = 0.15  # the sample split (revive-train's default), which holds ou
 class Recipe:
     """Every number of the recipe (written into the cards)."""
 
-    restore_steps: int = 1500
+    restore_steps: int = 1000
     restore_batch: int = 24
     restore_tile: int = 64  # training windows
     deploy_tile: int = 128  # the exported model's tile (card image_size)
@@ -55,7 +55,7 @@ class Recipe:
     steps_per_epoch: int = 100
     color_size: int = 128
     color_ngf: int = 16
-    color_epochs: int = 30
+    color_epochs: int = 24
     color_batch: int = 8
     seed: int = 0
 
