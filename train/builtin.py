@@ -50,12 +50,12 @@ class Recipe:
     restore_batch: int = 24
     restore_tile: int = 64  # training windows
     deploy_tile: int = 128  # the exported model's tile (card image_size)
-    restore_widths: tuple[int, ...] = (16, 24, 48, 96)
+    restore_widths: tuple[int, ...] = (12, 16, 32, 64)
     restore_val_tiles: int = 96
     steps_per_epoch: int = 100
     color_size: int = 128
     color_ngf: int = 16
-    color_epochs: int = 24
+    color_epochs: int = 12
     color_batch: int = 8
     seed: int = 0
 
