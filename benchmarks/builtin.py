@@ -134,7 +134,7 @@ def run(args, loop, world) -> str:
     from revive.train.checkpoint import best_or_last
 
     quiet_exporter_logs()
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), _commit()  # the code that trains, before anything else is edited
     out = Path(loop.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     recipe = Recipe(restore_steps=args.restore_steps, color_epochs=args.colorize_epochs, seed=args.seed)
@@ -151,7 +151,7 @@ def run(args, loop, world) -> str:
                "colorize": colorizer_figures(models["colorize"], out / "eval_colorize")}
     from revive.train.scan_data import HELD_OUT, restorer_photos
 
-    common = {"command": "revive-train builtin --out " + str(out), "recipe": plan, "commit": _commit(),
+    common = {"command": "revive-train builtin --out " + str(out), "recipe": plan, "commit": commit,
               "machine": _machine(), "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "held_out": list(HELD_OUT)}
     provenance = {
