@@ -98,7 +98,8 @@ def _restore_figures(model: Path, folder: Path, baseline: bool) -> dict[str, Any
                "megapixels": round(sum(int(r["size"].split("x")[0]) * int(r["size"].split("x")[1])
                                        for r in data["images"]) / 1e6, 2),
                "revive": {k: round(data["mean"][k], 4) for k in keys},
-               "mpx_per_s": data["restore_speed"]["mpx_per_s"]}
+               "mpx_per_s": data["restore_speed"]["mpx_per_s"],
+               "mpx_per_cpu_s": data["restore_speed"]["mpx_per_cpu_s"]}
     if baseline:
         figures["detector"] = data["detector"]
         for method in ("classical", "revive_mask_telea"):

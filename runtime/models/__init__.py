@@ -72,7 +72,9 @@ def _figure_lines(name: str, figures: dict) -> list[str]:
                              f"levels (input {f['mae_damaged_input']:.2f}), undamaged change {f['change_undamaged']:.3f}")
         if "mae_vs_classical" in figures:
             lines.append(f"damaged-region MAE {figures['mae_vs_classical']:.2f}x the classical method's")
-        lines.append(f"speed through runtime-infer: {figures.get('mpx_per_s')} Mpx/s of input (tiles, this run's CPU)")
+        per_cpu = f", {figures['mpx_per_cpu_s']} Mpx per CPU-second" if "mpx_per_cpu_s" in figures else ""
+        lines.append(f"speed through runtime-infer: {figures.get('mpx_per_s')} Mpx/s of input{per_cpu} (tiles, on "
+                     "the recipe's machine as loaded then)")
         return [f"{figures.get('set', '')}, {figures.get('images')} scans, {figures.get('megapixels')} Mpx:", *lines]
     return [f"held-out photos: PSNR {figures['psnr']:.2f} dB (gray input {figures['psnr_gray']:.2f}), "
             f"colour similarity {figures['color_similarity']:.3f} (gray input {figures['color_similarity_gray']:.3f})"]
