@@ -47,8 +47,8 @@ class Recipe:
     """Every number of the recipe (written into the cards)."""
 
     restore_steps: int = 1000
-    restore_batch: int = 24
-    restore_tile: int = 64  # training windows
+    restore_batch: int = 16
+    restore_tile: int = 96  # training windows
     deploy_tile: int = 128  # the exported model's tile (card image_size)
     restore_widths: tuple[int, ...] = (12, 16, 32, 64)
     restore_val_tiles: int = 96

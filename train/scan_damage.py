@@ -38,16 +38,16 @@ _SUPER = 4  # supersampling of every mark
 class DamageRanges:
     """Counts (mean per ``REFERENCE_AREA`` pixels, Poisson), sizes in px, tones in gray levels; inclusive."""
 
-    scratches: float = 0.9
+    scratches: float = 1.8  # training draws are denser than scans: a small tile must hold damage to learn from
     scratch_width: tuple[float, float] = (1.0, 5.0)
     scratch_length: tuple[float, float] = (12.0, 160.0)
-    hairs: float = 0.3
-    dust: float = 3.0
+    hairs: float = 0.5
+    dust: float = 6.0
     dust_radius: tuple[float, float] = (0.7, 7.0)
-    folds: float = 0.2
+    folds: float = 0.35
     fold_width: tuple[float, float] = (2.0, 10.0)
     fold_shift: tuple[int, int] = (35, 130)
-    polygons: float = 0.35
+    polygons: float = 0.6
     polygon_radius: tuple[float, float] = (3.0, 26.0)
     clean_share: float = 0.15  # share of pictures left without local damage
     opaque_share: float = 0.6  # the rest get an opacity in ``opacity``
