@@ -42,6 +42,7 @@ class TileRestoreOptions:
     tile: int = 128
     widths: tuple[int, ...] = TILE_WIDTHS
     context_blocks: int = 2
+    morph_window: int = 15  # top-hat window of the network's extra inputs (train/models/tile_unet.py)
     lr: float = 2e-3
     keep_weight: float = 0.1
     edge_weight: float = 0.5
@@ -62,7 +63,8 @@ def _masked_mean(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 class TileRestoreTask(TrainTask):
     def __init__(self, opts: TileRestoreOptions) -> None:
         self.opts = opts
-        self.model_kwargs = {"widths": list(opts.widths), "context_blocks": opts.context_blocks}
+        self.model_kwargs = {"widths": list(opts.widths), "context_blocks": opts.context_blocks,
+                             "morph_window": opts.morph_window}
         net = create_model("tile_unet_restorer", **self.model_kwargs)
         net.init_mask_bias(opts.mask_prior)
         super().__init__(nets={"restorer": net}, primary="restorer", best_metric="val_score",

@@ -12,6 +12,11 @@ every convolution (folded into it at export). No padding tricks: every size that
 
 - restorer: damaged gray (gray/127.5 - 1) -> the reconstructed gray in [-1, 1] (tanh) and a damage logit,
   the two channels ``restore_outputs`` (train/models/smp_unet.py) turns into the exported picture;
+  with ``morph_window`` W > 0 the network also sees the picture's white and black top-hats over a W x W
+  square (the picture less its grayscale opening, its closing less the picture): a scratch or a speck
+  narrower than W stands out there whatever the picture around it, the cue classical dust removal
+  thresholds, and the opening and closing are a first fill. Max-pooling makes them inside the graph
+  (separable, ~4 W comparisons per pixel), so the runtime needs nothing new;
 - colorizer: gray or L -> ``out_channels`` in [-1, 1] (tanh), as the two-stage colorizer.
 """
 
@@ -51,14 +56,16 @@ class TileUNet(nn.Module):
     context), decoder of one 3x3 convolution per level on (upsampled + skip), a 3x3 head."""
 
     def __init__(self, in_channels: int, out_channels: int, mask_channel: bool,
-                 widths: tuple[int, ...] = TILE_WIDTHS, context_blocks: int = 2) -> None:
+                 widths: tuple[int, ...] = TILE_WIDTHS, context_blocks: int = 2, morph_window: int = 0) -> None:
         super().__init__()
         if len(widths) < 2 or min(widths) < 1:
             raise ValueError(f"widths {widths}: give at least two positive widths")
+        if morph_window and (morph_window < 3 or morph_window % 2 == 0):
+            raise ValueError(f"morph_window {morph_window}: 0 (off) or an odd size of at least 3")
         self.in_channels, self.out_channels, self.mask_channel = in_channels, out_channels, mask_channel
-        self.widths = tuple(widths)
+        self.widths, self.morph_window = tuple(widths), morph_window
         self.down = nn.ModuleList()
-        previous = in_channels
+        previous = in_channels * (3 if morph_window else 1)
         for level, width in enumerate(widths):
             first = _conv(previous, width, stride=1 if level == 0 else 2)
             self.down.append(nn.Sequential(first, _conv(width, width)))
@@ -83,7 +90,21 @@ class TileUNet(nn.Module):
         with torch.no_grad():
             self.head.bias[self.out_channels] = math.log(prior / (1.0 - prior))
 
+    def _max(self, x: torch.Tensor) -> torch.Tensor:
+        """Grayscale dilation over the W x W square, separably (max-pooling pads with -inf: borders are fine)."""
+        w = self.morph_window
+        x = F.max_pool2d(x, (1, w), stride=1, padding=(0, w // 2))
+        return F.max_pool2d(x, (w, 1), stride=1, padding=(w // 2, 0))
+
+    def top_hats(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - opening(x), closing(x) - x): bright and dark marks narrower than the window."""
+        opening = self._max(-self._max(-x))
+        closing = -self._max(-self._max(x))
+        return torch.cat([x - opening, closing - x], 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.morph_window:
+            x = torch.cat([x, self.top_hats(x)], 1)
         skips = []
         for block in self.down:
             x = block(x)
@@ -116,8 +137,9 @@ def macs_per_pixel(net: nn.Module, size: int = 128) -> float:
 
 
 @register_model
-def tile_unet_restorer(widths: list[int] | tuple[int, ...] = TILE_WIDTHS, context_blocks: int = 2) -> TileUNet:
-    return TileUNet(1, 1, True, tuple(widths), context_blocks)
+def tile_unet_restorer(widths: list[int] | tuple[int, ...] = TILE_WIDTHS, context_blocks: int = 2,
+                       morph_window: int = 0) -> TileUNet:
+    return TileUNet(1, 1, True, tuple(widths), context_blocks, morph_window)
 
 
 @register_model
