@@ -160,8 +160,8 @@ def score_bundled(grays: dict[str, np.ndarray], folder: Path) -> list[dict]:
         restored = np.asarray(Image.open(folder / "outputs" / f"{name}.restored.png").convert("L"))
         out = np.asarray(Image.open(folder / "outputs" / f"{name}.png").convert("RGB"))
         row = {"image": name, "size": f"{truth.shape[1]}x{truth.shape[0]}", **score_pair(damaged, restored, gray),
-               "psnr": metrics.psnr(truth, out), "psnr_gray_input": metrics.psnr(truth, np.repeat(
-                   rgb_to_gray(truth)[..., None], 3, axis=-1)),
+               # the baseline is the undamaged print as gray (faded and grained like the scan, when it is)
+               "psnr": metrics.psnr(truth, out), "psnr_gray_input": metrics.psnr(truth, np.repeat(gray[..., None], 3, -1)),
                "color_similarity": metrics.hsv_histogram_similarity(truth, out)}
         if classical_restore is not None:
             row["mae_damaged_classical"] = score_pair(damaged, classical_restore(damaged), gray)["mae_damaged_output"]

@@ -30,3 +30,15 @@ def test_mask_prior_starts_the_mask_at_the_damage_share():
     assert float(net.head.bias[1]) == pytest.approx(torch.logit(torch.tensor(0.03)).item(), rel=1e-5)
     with pytest.raises(ValueError):
         create_model("tile_unet_colorizer", widths=[8, 8]).init_mask_bias(0.1)
+
+
+def test_top_hats_mark_thin_bright_and_dark_marks_and_nothing_on_smooth_ground():
+    net = create_model("tile_unet_restorer", widths=[8, 8, 16], morph_window=7)
+    x = torch.linspace(-0.5, 0.5, 48).repeat(48, 1)[None, None]  # a smooth ramp
+    x[..., 10:12, :] = 1.0  # a bright scratch, 2 px
+    x[..., 30, 30] = -1.0  # a dark speck
+    white, black = net.top_hats(x)[0]
+    assert float(white[10:12, 5:40].min()) > 0.4 and float(black[30, 30]) > 0.4
+    assert float(white[20:28, 20:28].abs().max()) < 1e-6 and float(black[20:28, 5:20].abs().max()) < 1e-6
+    with pytest.raises(ValueError, match="odd"):
+        create_model("tile_unet_restorer", widths=[8, 8], morph_window=4)
