@@ -29,7 +29,7 @@ __all__ = ["DETECTOR", "Detector", "classical_restore", "median_difference_mask"
 
 @dataclass(frozen=True)
 class Detector:
-    window: int = 15  # median window (odd), px: wider than the widest mark it should find
+    window: int = 21  # median window (odd), px: wider than the widest mark it should find
     threshold: int = 20  # gray levels from the median that make a pixel damage
     grow: int = 1  # px the mask is dilated by
     radius: int = 3  # Telea's neighbourhood, px
