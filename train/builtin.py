@@ -46,7 +46,7 @@ VAL_FRACTION = 0.15  # the sample split (revive-train's default), which holds ou
 class Recipe:
     """Every number of the recipe (written into the cards)."""
 
-    restore_steps: int = 6000
+    restore_steps: int = 3000
     restore_batch: int = 24
     restore_tile: int = 96  # training windows
     deploy_tile: int = 128  # the exported model's tile (card image_size)
