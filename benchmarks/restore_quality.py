@@ -48,7 +48,8 @@ __all__ = ["BASELINES", "MASK_THRESHOLD", "METRICS", "quality_markdown", "run_re
 log = logging.getLogger(__name__)
 
 MASK_THRESHOLD = 12  # gray levels; the same as revive.train.csv_data.MASK_THRESHOLD (a test holds them together)
-METRICS = ("mask_iou", "mae_damaged_input", "mae_damaged_output", "change_undamaged", "psnr_damaged_input",
+METRICS = ("mask_iou", "mae_damaged_input", "mae_damaged_output", "change_undamaged", "recall", "precision",
+           "mae_damaged_found", "missed_error_share", "psnr_damaged_input",
            "psnr_damaged_output", "ssim_damaged_input", "ssim_damaged_output", "ssim_input", "ssim_output")
 BASELINES = ("classical",)
 METHODS = ("revive", "classical", "revive_mask_telea")  # the rows a --baseline classical run scores
@@ -79,6 +80,12 @@ def score_pair(damaged: np.ndarray, output: np.ndarray, truth_gray: np.ndarray,
     changed = output != damaged
     row = {"damaged_share": float(mask.mean()), "changed_share": float(changed.mean()),
            "mask_iou": _iou(mask, changed), "change_undamaged": _mean_abs(output, damaged, ~mask),
+           # where the error comes from: the damage found (and how well it was filled) and the damage missed
+           "recall": float((mask & changed).sum() / mask.sum()) if mask.any() else float("nan"),
+           "precision": float((mask & changed).sum() / changed.sum()) if changed.any() else float("nan"),
+           "mae_damaged_found": _mean_abs(output, truth_gray, mask & changed),
+           "missed_error_share": float(np.abs(output.astype(np.int16) - truth_gray)[mask & ~changed].sum()
+                                       / max(1, np.abs(output.astype(np.int16) - truth_gray)[mask].sum())),
            "ssim_input": metrics.ssim(truth_gray, damaged), "ssim_output": metrics.ssim(truth_gray, output)}
     for name, picture in (("input", damaged), ("output", output)):
         row[f"mae_damaged_{name}"] = _mean_abs(picture, truth_gray, mask)
@@ -209,8 +216,8 @@ def _baselines(damaged: np.ndarray, output: np.ndarray, truth_gray: np.ndarray) 
 def quality_markdown(data: dict[str, Any], machine_line: str) -> str:
     from .report import fmt, markdown_table
 
-    header = ["image", "size", "damaged %", "mask IoU", "MAE dmg in", "MAE dmg out", "change undamaged",
-              "PSNR dmg in", "PSNR dmg out", "SSIM dmg in", "SSIM dmg out", "SSIM in", "SSIM out"]
+    header = ["image", "size", "damaged %", "mask IoU", "MAE dmg in", "MAE dmg out", "change undamaged", "recall",
+              "precision", "MAE found", "missed share of error", "PSNR dmg in", "PSNR dmg out", "SSIM dmg in", "SSIM dmg out", "SSIM in", "SSIM out"]
 
     def cells(name, size, r):
         return [name, size, fmt(100 * r["damaged_share"], 2) if "damaged_share" in r else "",
