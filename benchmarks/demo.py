@@ -328,7 +328,7 @@ def run_demo(out: Path, epochs: int, bundled: bool = True, seed: int = 0) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="revive-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo", help="output folder (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=8, help="pix2pix epochs (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=6, help="pix2pix epochs (default %(default)s)")
     parser.add_argument("--no-bundled", action="store_true", help="skip the bundled models' part")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
