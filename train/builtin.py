@@ -46,13 +46,13 @@ VAL_FRACTION = 0.15  # the sample split (revive-train's default), which holds ou
 class Recipe:
     """Every number of the recipe (written into the cards)."""
 
-    restore_steps: int = 6000
+    restore_steps: int = 1000
     restore_batch: int = 16
     restore_tile: int = 96  # training windows
     deploy_tile: int = 128  # the exported model's tile (card image_size)
     restore_widths: tuple[int, ...] = (12, 16, 32, 64)
     restore_val_tiles: int = 96
-    steps_per_epoch: int = 250
+    steps_per_epoch: int = 100
     color_size: int = 128
     color_ngf: int = 16
     color_epochs: int = 12
