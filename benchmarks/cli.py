@@ -6,7 +6,7 @@
     revive-bench ray          [MODELS] [--files DIR | --images N] [--repeats 3]   (Ray's overhead)
     revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
     revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
-    revive-bench restore-quality --inputs DIR --truth DIR --engine MODEL [--engine MODEL2]
+    revive-bench restore-quality [--inputs DIR --truth DIR] [--engine MODEL] [--baseline classical]
     revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
 
 MODELS: ``--checkpoint CKPT`` and/or ``--onnx``/``--onnx-fp16``/``--onnx-int8``/``--engine`` files; with
@@ -175,15 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="")
     p.add_argument("-v", "--verbose", action="store_true")
 
-    p = sub.add_parser("restore-quality", help="mask IoU and damaged-region PSNR/SSIM of a restorer on "
-                                               "damaged inputs with their truths")
-    p.add_argument("--inputs", type=Path, required=True, help="folder of damaged gray images (recursive)")
-    p.add_argument("--truth", type=Path, required=True,
+    p = sub.add_parser("restore-quality", help="mask IoU, damaged-region error and undamaged change of a restorer, "
+                                               "on the scan-like set or on damaged inputs with their truths")
+    p.add_argument("--inputs", type=Path, help="folder of damaged gray images (recursive; default: build the "
+                                               "scan-like set, benchmarks/scan_set.py)")
+    p.add_argument("--truth", type=Path,
                    help="folder of the undamaged photos (colour or gray), same relative paths and stems")
-    p.add_argument("--engine", action="append", required=True, type=Path, metavar="MODEL",
-                   help="a restore (or pipeline) model as runtime-infer takes it; twice: restore then colorize")
+    p.add_argument("--engine", action="append", metavar="MODEL",
+                   help="a restore (or pipeline) model as runtime-infer takes it; twice: restore then colorize "
+                        "(default builtin:restore)")
+    p.add_argument("--baseline", choices=("classical",),
+                   help="also score the median-difference detector + OpenCV Telea inpainting, and Telea's fill "
+                        "on the restorer's own mask (needs the bench extra)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")
-    p.add_argument("--keep-outputs", type=Path, metavar="DIR", help="keep runtime-infer's outputs here")
+    p.add_argument("--keep-outputs", type=Path, metavar="DIR",
+                   help="keep the scan set and runtime-infer's outputs here")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
     p.add_argument("--tag", default="", help="suffix for result file names (restore_quality-TAG.json ...)")
     p.add_argument("-v", "--verbose", action="store_true")

@@ -246,21 +246,28 @@ def train_speed(args: argparse.Namespace, command: str) -> int:
 def restore_quality(args: argparse.Namespace, command: str) -> int:
     from .restore_quality import quality_markdown, run_restore_quality
 
-    for engine in args.engine:
-        if not engine.is_file():
+    if (args.inputs is None) != (args.truth is None):
+        raise UserError("--inputs and --truth go together (neither: the scan-like set)")
+    for engine in args.engine or []:
+        if not engine.startswith("builtin:") and not Path(engine).is_file():
             raise UserError(f"--engine {engine}: no such file")
     try:
-        result = run_restore_quality(args.inputs, args.truth, args.engine, args.keep_outputs,
-                                     ["--device", args.device])
+        result = run_restore_quality(args.inputs, args.truth, args.engine or ["builtin:restore"], args.keep_outputs,
+                                     args.device, args.baseline)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     data = report.write_results("restore_quality", command, result,
                                 lambda d: quality_markdown(d, report.machine_line(d["machine"])), out=args.out,
                                 tag=args.tag)
     mean = data["mean"]
-    log.info("%d images scored (%d not): mask IoU %.3f, damaged-region PSNR %.2f -> %.2f dB, SSIM %.3f -> %.3f",
-             data["images_scored"], len(data["failed"]), mean["mask_iou"], mean["psnr_damaged_input"],
-             mean["psnr_damaged_output"], mean["ssim_damaged_input"], mean["ssim_damaged_output"])
+    log.info("%d images scored (%d not): mask IoU %.3f, damaged-region MAE %.2f -> %.2f levels, undamaged change "
+             "%.3f; restorer %.2f Mpx/s", data["images_scored"], len(data["failed"]), mean["mask_iou"],
+             mean["mae_damaged_input"], mean["mae_damaged_output"], mean["change_undamaged"],
+             data["restore_speed"]["mpx_per_s"])
+    if data.get("methods"):
+        for name, m in data["methods"].items():
+            log.info("  %-18s mask IoU %.3f, damaged-region MAE %.2f, undamaged change %.3f", name, m["mask_iou"],
+                     m["mae_damaged_output"], m["change_undamaged"])
     return 1 if data["failed"] else 0
 
 

@@ -78,6 +78,9 @@ class ModelCard:
     producer: dict[str, str] = field(default_factory=dict)
     # Backend-specific facts (TensorRT version, GPU, ONNX sha256, profile).
     build: dict[str, Any] = field(default_factory=dict)
+    # How the weights were made and how good they are (the bundled models: recipe, data, steps, wall and CPU
+    # time, commit, measured figures); plain data for people and --list-models, never read to run the model.
+    provenance: dict[str, Any] = field(default_factory=dict)
     layout: str = "NCHW"
     format: str = CARD_FORMAT
     version: int = CARD_VERSION
@@ -160,7 +163,7 @@ def _problems(card: ModelCard) -> list[str]:
     size_ok = _is_int(card.image_size) and 8 <= card.image_size <= MAX_IMAGE_SIZE
     if not size_ok:
         problems.append(f"image_size {card.image_size!r} is not a whole number within 8..{MAX_IMAGE_SIZE}")
-    for what, value in (("producer", card.producer), ("build", card.build)):
+    for what, value in (("producer", card.producer), ("build", card.build), ("provenance", card.provenance)):
         if not isinstance(value, dict):
             problems.append(f"{what} must be an object")
     if not isinstance(card.checkpoint_sha256, (str, dict)):

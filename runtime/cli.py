@@ -28,11 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=PROG, description="Restore and/or colorize photos with exported models, "
                                 "files to files.", epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders (recursive)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (the input tree is mirrored)")
+    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="image files and/or folders (recursive)")
+    p.add_argument("-o", "--output", type=Path, help="output folder (the input tree is mirrored); required")
     model = p.add_argument_group("model")
-    model.add_argument("--engine", action="append", required=True, type=Path, metavar="MODEL",
-                       help=".onnx (ONNX Runtime) or .engine/.plan (TensorRT); give twice for restore then colorize")
+    model.add_argument("--engine", action="append", type=Path, metavar="MODEL",
+                       help=".onnx (ONNX Runtime) or .engine/.plan (TensorRT), or builtin:restore / "
+                            "builtin:colorize; give twice for restore then colorize (default: the bundled "
+                            "restorer, then the bundled colorizer)")
+    model.add_argument("--list-models", action="store_true",
+                       help="show the bundled models (builtin:NAME), their card facts and measured figures, and exit")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run (default %(default)s)")
     model.add_argument("--backend", choices=("auto", *backend_names()), default="auto",
                        help="what runs the models (default %(default)s: by file suffix, .onnx -> onnxruntime, "
@@ -105,6 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)  # 2 on a usage error, 0 on --help
     if isinstance(args, int):
         return args
+    if args.list_models:
+        from .models import describe_builtin
+
+        print("\n".join(describe_builtin()).rstrip())
+        return 0
+    if not args.inputs or args.output is None:
+        return report(PROG, UserError("give INPUT... and -o OUTPUT (or --list-models)"))
+    if args.engine is None:  # the bundled restorer, then the bundled colorizer
+        from .models import BUILTIN_PREFIX, DEFAULT_ROUTE
+
+        args.engine = [Path(BUILTIN_PREFIX + name) for name in DEFAULT_ROUTE]
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(message)s" if args.verbose else "%(message)s")
     try:

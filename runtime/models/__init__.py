@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import UserError
 
 __all__ = ["BUILTIN_PREFIX", "DEFAULT_ROUTE", "BuiltinModelError", "builtin_names", "builtin_path", "default_models",
-           "is_builtin", "resolve_model"]
+           "describe_builtin", "is_builtin", "resolve_model"]
 
 BUILTIN_PREFIX = "builtin:"
 # name -> file beside this module
@@ -58,3 +58,49 @@ def resolve_model(spec: str | Path) -> Path:
 def default_models() -> list[Path]:
     """The bundled restore and colorize files, in the order runtime-infer runs them without --engine."""
     return [builtin_path(name) for name in DEFAULT_ROUTE]
+
+
+def _figure_lines(name: str, figures: dict) -> list[str]:
+    """The measured figures a card's provenance carries, as the lines ``--list-models`` prints."""
+    if name == "restore":
+        lines = []
+        for key, label in (("revive", "network"), ("classical", "classical (median difference + Telea)"),
+                           ("revive_mask_telea", "network mask + Telea fill")):
+            if key in figures:
+                f = figures[key]
+                lines.append(f"{label}: mask IoU {f['mask_iou']:.3f}, damaged-region MAE {f['mae_damaged_output']:.2f} "
+                             f"levels (input {f['mae_damaged_input']:.2f}), undamaged change {f['change_undamaged']:.3f}")
+        if "mae_vs_classical" in figures:
+            lines.append(f"damaged-region MAE {figures['mae_vs_classical']:.2f}x the classical method's")
+        per_cpu = f", {figures['mpx_per_cpu_s']} Mpx per CPU-second" if "mpx_per_cpu_s" in figures else ""
+        lines.append(f"speed through runtime-infer: {figures.get('mpx_per_s')} Mpx/s of input{per_cpu} (tiles, on "
+                     "the recipe's machine as loaded then)")
+        return [f"{figures.get('set', '')}, {figures.get('images')} scans, {figures.get('megapixels')} Mpx:", *lines]
+    return [f"held-out photos: PSNR {figures['psnr']:.2f} dB (gray input {figures['psnr_gray']:.2f}), "
+            f"colour similarity {figures['color_similarity']:.3f} (gray input {figures['color_similarity_gray']:.3f})"]
+
+
+def describe_builtin() -> list[str]:
+    """What ``runtime-infer --list-models`` prints: each bundled model, its card's facts and measured figures."""
+    from ..card import CardError, read_card
+
+    lines = []
+    for name in _FILES:
+        try:
+            path = builtin_path(name)
+            card = read_card(path)
+        except (BuiltinModelError, CardError) as exc:
+            lines += [f"{BUILTIN_PREFIX}{name}: not available ({exc})", ""]
+            continue
+        made = card.provenance
+        lines += [f"{BUILTIN_PREFIX}{name}  {path} ({path.stat().st_size / 1e6:.1f} MB)",
+                  f"  {card.task} model, {card.architecture}, {card.image_size} px {card.color_space if name == 'colorize' else 'tiles'}, "
+                  f"{card.precision}, batch {card.batch['min']}..{card.batch['max']}, opset {card.opset}"]
+        if made:
+            lines += [f"  made by: {made.get('command')} at commit {made.get('commit')} ({made.get('made')})",
+                      f"  data: {made.get('data')}",
+                      f"  {made.get('steps')} steps, {made.get('wall_s')} s wall, {made.get('cpu_s')} CPU s on "
+                      f"{made.get('machine', {}).get('cpus')} x {made.get('machine', {}).get('cpu')}"]
+            lines += [f"  {line}" for line in _figure_lines(name, made.get("figures", {}))]
+        lines.append("")
+    return lines

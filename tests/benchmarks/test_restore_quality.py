@@ -69,3 +69,60 @@ def test_restore_quality_user_errors(tmp_path, capsys):
     code = bench(["restore-quality", "--inputs", str(tmp_path / "nope"), "--truth", str(tmp_path),
                   "--engine", str(tmp_path / "missing.onnx"), "--out", str(tmp_path)])
     assert code == 2 and "missing.onnx" in capsys.readouterr().err
+
+
+def test_damaged_error_and_undamaged_change_on_a_known_repair():
+    truth = np.full((40, 40), 100, np.uint8)
+    damaged = truth.copy()
+    damaged[10:12, :] = 250  # an 80-px scratch, 150 levels off
+    output = damaged.copy()
+    output[10:12, :20] = 110  # half refilled 10 levels off, half left
+    output[30, 30] = 104  # an undamaged pixel moved by 4
+    row = restore_quality.score_pair(damaged, output, truth)
+    assert row["mae_damaged_input"] == pytest.approx(150.0)
+    assert row["mae_damaged_output"] == pytest.approx((40 * 10 + 40 * 150) / 80)
+    assert row["change_undamaged"] == pytest.approx(4 / (40 * 40 - 80))
+
+
+def test_classical_baseline_finds_and_fills_a_thin_scratch():
+    from revive.benchmarks.classical import classical_restore, median_difference_mask
+
+    yy, xx = np.mgrid[0:96, 0:96]
+    truth = (60 + xx + yy // 2).astype(np.uint8)  # a smooth ramp
+    damaged = truth.copy()
+    damaged[40:42, 5:90] = 255
+    mask = median_difference_mask(damaged)
+    assert mask[40:42, 10:85].all() and mask.mean() < 0.05
+    row = restore_quality.score_pair(damaged, classical_restore(damaged), truth)
+    assert row["mae_damaged_output"] < 0.1 * row["mae_damaged_input"] and row["mask_iou"] > 0.3
+
+
+def test_scan_set_is_the_same_on_every_run(tmp_path):
+    from revive.benchmarks.scan_set import build_scan_set
+
+    a = build_scan_set(tmp_path / "a", photos=("coffee",), scales=(1,))
+    b = build_scan_set(tmp_path / "b", photos=("coffee",), scales=(1,))
+    assert a == b and a[0]["image"] == "coffee_x1" and 0 < a[0]["damaged_share"] < 0.2
+    for sub in ("inputs", "truth"):
+        assert (tmp_path / "a" / sub / "coffee_x1.png").read_bytes() == (tmp_path / "b" / sub / "coffee_x1.png").read_bytes()
+
+
+def test_baseline_classical_adds_the_classical_rows(two_stage_onnx, tmp_path):
+    rng = np.random.default_rng(1)
+    inputs, truth = tmp_path / "in", tmp_path / "truth"
+    inputs.mkdir()
+    truth.mkdir()
+    clean = np.clip(rng.normal(128, 10, (64, 64)), 0, 255).astype(np.uint8)
+    Image.fromarray(clean).save(truth / "a.png")
+    damaged = clean.copy()
+    damaged[20:22, 4:60] = 255
+    Image.fromarray(damaged).save(inputs / "a.png")
+    out = tmp_path / "results"
+    code = bench(["restore-quality", "--inputs", str(inputs), "--truth", str(truth), "--engine",
+                  str(two_stage_onnx["restore"]), "--baseline", "classical", "--out", str(out), "--device", "cpu"])
+    assert code == 0
+    data = json.loads((out / "restore_quality.json").read_text())
+    assert set(data["methods"]) == {"revive", "classical", "revive_mask_telea"}
+    assert data["methods"]["classical"]["mae_damaged_output"] < data["mean"]["mae_damaged_input"]
+    assert data["restore_speed"]["mpx_per_s"] > 0
+    assert "classical" in (out / "restore_quality.md").read_text()

@@ -4,7 +4,7 @@ benchmarks iterate over. Adding one: a module that calls ``register_family(Famil
 
 from ._registry import (Family, UnknownFamilyError, family_of_checkpoint, get_family, list_families, load_hook,
                         register_family)
-from . import pix2pix, two_stage  # noqa: E402,F401  (register the built-in families, in CLI order)
+from . import pix2pix, two_stage, builtin  # noqa: E402,F401  (register the built-in families, in CLI order)
 
 __all__ = ["Family", "UnknownFamilyError", "family_of_checkpoint", "get_family", "list_families", "load_hook",
            "register_family"]

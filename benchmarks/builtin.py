@@ -1,0 +1,187 @@
+"""``revive-train builtin``'s second half: export the two trained models, score them, write it into their cards.
+
+The recipe trains (train/builtin.py); this module, in the layer that may import every other, turns the
+checkpoints into what ships:
+
+1. ``OUT/restore.onnx`` and ``OUT/colorize.onnx`` (export/to_onnx.py, FP32, dynamic batch up to ``MAX_BATCH``);
+2. the restorer scored on the scan-like set beside the classical method (benchmarks/restore_quality.py, with
+   its speed through runtime-infer), the colorizer on the held-out photos at their own size against their
+   gray (PSNR and HSV colour similarity, revive.runtime.metrics);
+3. each card's ``provenance``: the recipe, the data, the steps, wall and CPU seconds, the commit, the machine
+   and the figures of step 2, which ``runtime-infer --list-models`` shows; ``OUT/builtin.json`` holds the same;
+4. with ``--bundle``, both files copied into this installation's ``revive/runtime/models/``.
+
+A stage whose checkpoint the same recipe already wrote into OUT is not trained again (rerun the command to
+finish an interrupted run); its wall and CPU seconds are those recorded when it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from revive.runtime.files import write_atomic
+
+__all__ = ["MAX_BATCH", "colorizer_figures", "run"]
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 32
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def _stage(folder: Path, recipe: dict, train) -> dict[str, Any]:
+    """Train a stage into ``folder`` unless the same recipe already did; its record (timings, last row)."""
+    record_path = folder / "stage.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("recipe") == recipe:
+            log.info("%s: trained earlier with this recipe (%s s wall); reused", folder, record["wall_s"])
+            return record
+    record = {"recipe": recipe, **train()}
+    write_atomic(record_path, json.dumps(record, indent=1).encode())
+    return record
+
+
+def colorizer_figures(model: Path, folder: Path) -> dict[str, Any]:
+    """The colorizer on the held-out photos (gray, own size) through runtime-infer: PSNR and colour similarity
+    against the colour truth, beside the gray input's."""
+    from revive.runtime import metrics
+    from revive.runtime.color import rgb_to_gray
+    from revive.runtime.infer import InferOptions, infer_files
+    from revive.train.sample import sample_photo
+    from revive.train.scan_data import HELD_OUT
+
+    (folder / "inputs").mkdir(parents=True, exist_ok=True)
+    for name in HELD_OUT:
+        Image.fromarray(rgb_to_gray(sample_photo(name))).save(folder / "inputs" / f"{name}.png")
+    infer_files([model], [folder / "inputs"], folder / "outputs", InferOptions(overwrite=True, progress=False))
+    rows = []
+    for name in HELD_OUT:
+        truth = sample_photo(name)
+        out = np.asarray(Image.open(folder / "outputs" / f"{name}.png").convert("RGB"))
+        gray = np.repeat(rgb_to_gray(truth)[..., None], 3, axis=-1)
+        rows.append({"image": name, "size": f"{truth.shape[1]}x{truth.shape[0]}",
+                     "psnr": metrics.psnr(truth, out), "psnr_gray": metrics.psnr(truth, gray),
+                     "color_similarity": metrics.hsv_histogram_similarity(truth, out),
+                     "color_similarity_gray": metrics.hsv_histogram_similarity(truth, gray)})
+    keys = ("psnr", "psnr_gray", "color_similarity", "color_similarity_gray")
+    return {"images": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
+
+
+def _restore_figures(model: Path, folder: Path, baseline: bool) -> dict[str, Any]:
+    from .restore_quality import run_restore_quality
+
+    data = run_restore_quality(None, None, [model], folder, device="cpu", baseline="classical" if baseline else None)
+    keys = ("mask_iou", "mae_damaged_input", "mae_damaged_output", "change_undamaged")
+    figures = {"set": "scan-like (benchmarks/scan_set.py)", "images": len(data["images"]),
+               "megapixels": round(sum(int(r["size"].split("x")[0]) * int(r["size"].split("x")[1])
+                                       for r in data["images"]) / 1e6, 2),
+               "revive": {k: round(data["mean"][k], 4) for k in keys},
+               "mpx_per_s": data["restore_speed"]["mpx_per_s"],
+               "mpx_per_cpu_s": data["restore_speed"]["mpx_per_cpu_s"]}
+    if baseline:
+        figures["detector"] = data["detector"]
+        for method in ("classical", "revive_mask_telea"):
+            figures[method] = {k: round(data["methods"][method][k], 4) for k in keys}
+        figures["mae_vs_classical"] = round(figures["revive"]["mae_damaged_output"]
+                                            / figures["classical"]["mae_damaged_output"], 3)
+    return figures
+
+
+def _set_provenance(path: Path, provenance: dict[str, Any]) -> None:
+    import onnx
+
+    from revive.export.cards import save_onnx
+    from revive.runtime.card import read_onnx_card
+
+    model = onnx.load(str(path))
+    save_onnx(model, read_onnx_card(model).replace(provenance=provenance), path)
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() \
+        else platform.processor()
+    return {"cpu": model, "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def run(args, loop, world) -> str:
+    """Train (or reuse) both stages, export, score, card, and optionally bundle; the summary line."""
+    from revive.export.to_onnx import export_checkpoint, quiet_exporter_logs
+    from revive.train.builtin import Recipe, train_colorizer, train_restorer
+    from revive.train.checkpoint import best_or_last
+
+    quiet_exporter_logs()
+    started, commit = time.perf_counter(), _commit()  # the code that trains, before anything else is edited
+    out = Path(loop.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = Recipe(restore_steps=args.restore_steps, color_epochs=args.colorize_epochs, seed=args.seed)
+    loop = replace(loop, overwrite=True)  # the stages' own folders; OUT itself was checked by revive-train
+    plan = recipe.to_dict()
+    restore = _stage(out / "restore", {"stage": "restore", **plan},
+                     lambda: train_restorer(out / "restore", recipe, loop, world))
+    colorize = _stage(out / "colorize", {"stage": "colorize", **plan},
+                      lambda: train_colorizer(out / "colorize", recipe, loop, world))
+    models = {"restore": out / "restore.onnx", "colorize": out / "colorize.onnx"}
+    for stage, path in models.items():
+        export_checkpoint(best_or_last(out / stage), path, max_batch=MAX_BATCH)
+    figures = {"restore": _restore_figures(models["restore"], out / "eval_restore", not args.no_baseline),
+               "colorize": colorizer_figures(models["colorize"], out / "eval_colorize")}
+    from revive.train.scan_data import HELD_OUT, restorer_photos
+
+    common = {"command": "revive-train builtin --out " + str(out), "recipe": plan, "commit": commit,
+              "machine": _machine(), "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "held_out": list(HELD_OUT)}
+    provenance = {
+        "restore": {**common, "data": f"scikit-image photos at scan scale: {', '.join(restorer_photos())} "
+                                      "(train/scan_data.py), damage of train/scan_damage.py",
+                    "steps": restore["last"].get("step"), "wall_s": restore["wall_s"], "cpu_s": restore["cpu_s"],
+                    "validation": {k: v for k, v in restore["last"].items() if k.startswith("val_")},
+                    "figures": figures["restore"]},
+        "colorize": {**common, "data": "the scikit-image 'sample' crops (train/sample.py), Lab targets",
+                     "steps": colorize["last"].get("step"), "wall_s": colorize["wall_s"],
+                     "cpu_s": colorize["cpu_s"],
+                     "validation": {k: v for k, v in colorize["last"].items() if k.startswith("val_")},
+                     "figures": figures["colorize"]["mean"]},
+    }
+    for stage, path in models.items():
+        _set_provenance(path, provenance[stage])
+    report = {**provenance, "colorize_images": figures["colorize"]["images"],
+              "total_wall_s": round(time.perf_counter() - started, 1)}
+    write_atomic(out / "builtin.json", json.dumps(report, indent=1).encode())
+    if args.bundle:
+        from revive.runtime import models as bundled
+
+        target = Path(bundled.__file__).parent
+        for stage, path in models.items():
+            shutil.copyfile(path, target / path.name)
+        log.info("bundled into %s", target)
+    r = figures["restore"]["revive"]
+    return (f"{out}: restore.onnx (mask IoU {r['mask_iou']:.3f}, damaged MAE {r['mae_damaged_output']:.2f} levels"
+            + (f" = {figures['restore']['mae_vs_classical']:.2f}x classical" if not args.no_baseline else "")
+            + f", undamaged change {r['change_undamaged']:.3f}, {figures['restore']['mpx_per_s']} Mpx/s), "
+            f"colorize.onnx (PSNR {figures['colorize']['mean']['psnr']:.2f} dB vs gray "
+            f"{figures['colorize']['mean']['psnr_gray']:.2f})")
