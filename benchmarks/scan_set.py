@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from revive.runtime.files import write_atomic
-from revive.runtime.images import encode
+from revive.runtime.encode import encode
 from revive.train.scan_damage import EVALUATION, draw_scan_damage
 from revive.train.scan_data import HELD_OUT, photo_gray
 
