@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["check_report_path", "clash", "not_a_regular_file", "write_atomic"]
+__all__ = ["check_report_path", "clash", "not_a_regular_file", "temporary_beside", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -31,6 +31,22 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def temporary_beside(path: Path) -> Path:
+    """A new empty file beside ``path`` for an output written piece by piece (a film), renamed onto ``path``
+    with ``os.replace`` once complete.
+
+    Named and moded as :func:`write_atomic`'s own temporary files (``.NAME.XXXXXXXX.part``), so a killed run
+    never leaves a partial output under the final name and the next run removes the leftover.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.fchmod(fd, _mode_for(path))
+    finally:
+        os.close(fd)
+    return Path(tmp)
 
 
 def _mode_for(path: Path) -> int:

@@ -21,6 +21,10 @@ and their written file also share a budget of native pixels (``PipelineConfig.pi
 larger than the budget still goes, alone). The batcher cuts a picture's tiles only as batches are formed.
 ``Backend.run`` is thread-safe, which lets K batches share a model.
 
+A :class:`~revive.runtime.streams.StreamJob` (a film: one job, many pictures) is decoded by one decoder thread,
+picture after picture, under the same budget; its pictures' rows are batched with everyone else's, and its
+finished pictures go back to the job in order (streams.py: ``InOrder``) instead of being written one by one.
+
 One bad file never stops a run: its job is marked failed with a reason and the rest go on. A backend error is
 fatal (every later batch would fail the same way): the pipeline stops and re-raises it. Outputs are written
 atomically.
@@ -45,6 +49,7 @@ from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, encode, peek_p
 from .inputs import Job
 from .layout import LayoutOptions
 from .render import ImageWork, Route
+from .streams import InOrder, StreamJob
 
 __all__ = ["Pipeline", "PipelineConfig", "RunStats"]
 
@@ -76,6 +81,7 @@ class RunStats:
     rows: int = 0  # model rows run (whole views and tiles), padding not counted
     tiles: int = 0  # of which restorer tiles
     pixels: int = 0  # native pixels of the pictures written
+    frames: int = 0  # pictures of stream jobs (film frames) written
     high_water: dict[str, int] = field(default_factory=dict)
     bounds: dict[str, int] = field(default_factory=dict)
     pixel_budget: int = 0
@@ -96,7 +102,8 @@ class RunStats:
                         **{f"{k}_thread_s": round(v, 3) for k, v in self.stage_s.items()}},
             "throughput": {"images_per_s": per_s(counts["written"]), "batches": self.batches, "rows": self.rows,
                            "tiles": self.tiles, "tiles_per_s": per_s(self.tiles),
-                           "mpx_per_s": per_s(self.pixels / 1e6)},
+                           "mpx_per_s": per_s(self.pixels / 1e6), "frames": self.frames,
+                           "frames_per_s": per_s(self.frames)},
             "queues": {"high_water": self.high_water, "bounds": self.bounds},
             "pixels_in_flight": {"high_water": self.pixels_high_water, "budget": self.pixel_budget},
         }
@@ -138,6 +145,8 @@ class _Item:
     job: Job
     work: ImageWork
     pixels: int
+    index: int = 0  # the picture's place in a stream job
+    order: InOrder | None = None  # a stream job's pictures go back through it
 
 
 class Pipeline:
@@ -156,6 +165,7 @@ class Pipeline:
         self._busy = 0  # batches formed and not yet put back
         self._decoding = 0  # decoders still running
         self._tiled = self.route.tiles(config.layout, config.native)
+        self._orders: list[InOrder] = []  # one per stream job started
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: Any, name: str) -> None:
@@ -214,6 +224,9 @@ class Pipeline:
         view = self.route.first_view(cfg.layout, cfg.native)
         try:
             while (job := self._get(todo)) is not _STOP:
+                if isinstance(job, StreamJob):
+                    self._decode_stream(job, decoded)
+                    continue
                 pixels = peek_pixels(job.source)  # the budget is taken before decoding: no scan waits decoded
                 if cfg.max_pixels:
                     pixels = min(pixels, cfg.max_pixels)  # a bomb is refused by decode_gray, never held
@@ -235,6 +248,44 @@ class Pipeline:
         finally:
             with self._lock:
                 self._decoding -= 1
+
+    def _decode_stream(self, job: StreamJob, decoded: queue.Queue) -> None:
+        """A stream job's pictures, decoded one after another, each going on as a file's picture does."""
+        cfg = self.config
+        order = InOrder(job, self._release_frame)
+        with self._lock:
+            self._orders.append(order)
+        pictures = job.stream.pictures(self.route.first_view(cfg.layout, cfg.native), cfg.native, cfg.max_pixels)
+        count, reason = 0, ""
+        try:
+            while True:
+                start = time.perf_counter()
+                try:
+                    picture = next(pictures, None)
+                except DecodeError as exc:
+                    reason = str(exc)
+                    picture = None
+                with self._lock:
+                    self.stats.stage_s["decode"] += time.perf_counter() - start
+                if picture is None:
+                    break
+                pixels = picture.size[0] * picture.size[1]
+                self._budget.take(pixels)
+                work = ImageWork(picture, self.route, cfg.layout, cfg.native)
+                self._put(decoded, _Item(job, work, pixels, count, order), "decoded")
+                count += 1
+        finally:
+            pictures.close()
+        order.end(count, reason)  # not reached when the run stops: an unfinished film is never completed
+
+    def _release_frame(self, pixels: int, written: bool) -> None:
+        self._budget.give(pixels)
+        with self._lock:
+            if written:
+                self.stats.frames += 1
+                self.stats.pixels += pixels
+            if self._bar is not None:
+                self._bar.update(1)
 
     def _batch(self, decoded: queue.Queue, batches: queue.Queue) -> None:
         """Rows of many pictures into batches of ``batch_size``, one model per batch.
@@ -313,6 +364,13 @@ class Pipeline:
 
     def _encode(self, encode_q: queue.Queue) -> None:
         while (item := self._get(encode_q)) is not _STOP:
+            if item.order is not None:  # a film's frame: to its sink, in order
+                start = time.perf_counter()
+                item.order.add(item.index, item.work, item.pixels)
+                item.work = None
+                with self._lock:
+                    self.stats.stage_s["encode"] += time.perf_counter() - start
+                continue
             job = item.job
             start = time.perf_counter()
             try:
@@ -351,7 +409,8 @@ class Pipeline:
         self.stats.bounds = bounds
         self.stats.pixel_budget = cfg.pixels_in_flight
         qs = {name: queue.Queue(maxsize=size) for name, size in bounds.items()}
-        self._bar = tqdm(total=len(pending), unit="img", disable=not cfg.progress or None, smoothing=0.1,
+        total = sum(max(j.pictures_hint, 1) if isinstance(j, StreamJob) else 1 for j in pending)
+        self._bar = tqdm(total=total, unit="img", disable=not cfg.progress or None, smoothing=0.1,
                          dynamic_ncols=True)
         self._decoding = cfg.workers
         start = time.perf_counter()
@@ -371,15 +430,26 @@ class Pipeline:
         except BaseException:  # Ctrl-C / SIGTERM: let in-flight writes finish atomically, then stop
             self._stop.set()
             self._join(threads + runners + encoders)
+            self._stop_streams()
             raise
         finally:
             self._bar.close()
             self.stats.wall_s = time.perf_counter() - start
             self.stats.pixels_high_water = self._budget.high
+            if self._orders:
+                self.stats.high_water["reorder"] = max(o.high_water for o in self._orders)
         if self._error is not None:
             self._join(threads + runners + encoders)
+            self._stop_streams()
             raise self._error
+        self._stop_streams()  # none is left unless a film's decoder stopped early; then nothing half-done stays
         return self.stats
+
+    def _stop_streams(self) -> None:
+        """After the threads are gone: a film left unfinished (interrupt, fatal error) leaves no output."""
+        for order in self._orders:
+            if not order.done:
+                order.stop()
 
     @staticmethod
     def _join(threads: list[threading.Thread]) -> None:
