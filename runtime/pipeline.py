@@ -256,6 +256,9 @@ class Pipeline:
         with self._lock:
             self._orders.append(order)
         pictures = job.stream.pictures(self.route.first_view(cfg.layout, cfg.native), cfg.native, cfg.max_pixels)
+        # Each frame holds at least a share of the budget that lets ~6 batches' worth of frames be in flight:
+        # enough to fill every batch, few enough that frames waiting to be written stay few however small.
+        least = cfg.pixels_in_flight // (6 * cfg.batch_size + 4 * cfg.workers)
         count, reason = 0, ""
         try:
             while True:
@@ -269,21 +272,21 @@ class Pipeline:
                     self.stats.stage_s["decode"] += time.perf_counter() - start
                 if picture is None:
                     break
-                pixels = picture.size[0] * picture.size[1]
-                self._budget.take(pixels)
+                cost = max(picture.size[0] * picture.size[1], least)
+                self._budget.take(cost)
                 work = ImageWork(picture, self.route, cfg.layout, cfg.native)
-                self._put(decoded, _Item(job, work, pixels, count, order), "decoded")
+                self._put(decoded, _Item(job, work, cost, count, order), "decoded")
                 count += 1
         finally:
             pictures.close()
         order.end(count, reason)  # not reached when the run stops: an unfinished film is never completed
 
-    def _release_frame(self, pixels: int, written: bool) -> None:
-        self._budget.give(pixels)
+    def _release_frame(self, cost: int, written_pixels: int) -> None:
+        self._budget.give(cost)
         with self._lock:
-            if written:
+            if written_pixels:
                 self.stats.frames += 1
-                self.stats.pixels += pixels
+                self.stats.pixels += written_pixels
             if self._bar is not None:
                 self._bar.update(1)
 

@@ -8,9 +8,11 @@ restorer tiled, the colorizer on the whole view (pipeline.py).
 Batches finish out of order (several in flight; a restored frame goes back for its colorizer row), so
 :class:`InOrder` puts each job's pictures back in order. Any encoder thread may hand a picture in; the thread
 that finds the next one due takes the turn and feeds the sink until a gap, and every other thread returns at
-once. No thread ever waits for an earlier picture, so none can hold up the thread that carries it, and the
-pictures waiting are only those in flight, which the pipeline's bounded queues and pixel budget already bound:
-memory stays flat over a film of any length.
+once. No thread ever waits for an earlier picture, so none can hold up the thread that carries it. The
+pictures waiting are only those in flight, and the pipeline's pixel budget bounds those: a picture gives its
+share back only once the sink is done with it, and a film's frame holds at least 1/(6 B + 4 W) of the budget
+(B rows per batch, W workers), so however small its frames, a film has at most about six batches' worth in
+flight: memory stays flat over a film of any length.
 
 Every call into the stream's sink (``put``, ``finish``, ``abort``) happens under the turn: one thread at a time,
 in order. A failure (a frame that cannot be decoded, an encoder or disk error) fails that job alone; its
@@ -61,11 +63,11 @@ class StreamJob(Job):
 class InOrder:
     """One stream job's finished pictures, handed to its sink in order (module docstring).
 
-    ``release(pixels, written)`` is called once per picture when the sink is done with it (or it was dropped),
-    so the pipeline can give its pixels back to the budget and count it.
+    ``release(cost, written_pixels)`` is called once per picture when the sink is done with it (or it was
+    dropped: ``written_pixels`` 0), so the pipeline can give its budget back and count it.
     """
 
-    def __init__(self, job: StreamJob, release: Callable[[int, bool], None]) -> None:
+    def __init__(self, job: StreamJob, release: Callable[[int, int], None]) -> None:
         self.job = job
         self._release = release
         self._waiting: dict[int, tuple[ImageWork, int]] = {}
@@ -80,15 +82,15 @@ class InOrder:
     def done(self) -> bool:
         return self._state != "open"
 
-    def add(self, index: int, work: ImageWork, pixels: int) -> None:
-        """Picture ``index`` is finished (any thread, any order)."""
+    def add(self, index: int, work: ImageWork, cost: int) -> None:
+        """Picture ``index`` is finished (any thread, any order); ``cost``: what it holds of the budget."""
         with self._lock:
             keep = self._state == "open"
             if keep:
-                self._waiting[index] = (work, pixels)
+                self._waiting[index] = (work, cost)
                 self.high_water = max(self.high_water, len(self._waiting))
         if not keep:
-            self._release(pixels, False)
+            self._release(cost, 0)
             return
         self._drain()
 
@@ -108,8 +110,8 @@ class InOrder:
                 self._state = "aborted" if unfinished else self._state
                 dropped = list(self._waiting.values())
                 self._waiting.clear()
-            for _, pixels in dropped:
-                self._release(pixels, False)
+            for _, cost in dropped:
+                self._release(cost, 0)
             if unfinished:
                 self._call(self.job.stream.abort, quiet=True)
 
@@ -146,15 +148,15 @@ class InOrder:
                     self._waiting.clear()
                     self._state = "aborted"
             if state == "failed":
-                for _, pixels in dropped:
-                    self._release(pixels, False)
+                for _, cost in dropped:
+                    self._release(cost, 0)
                 self._call(self.job.stream.abort, quiet=True)
                 log.warning("%s: %s", self.job.source, self.job.reason)
                 return
             if entry is not None:
-                work, pixels = entry
+                work, cost = entry
                 ok = self._call(lambda: self.job.stream.put(work))
-                self._release(pixels, ok)
+                self._release(cost, work.size[0] * work.size[1] if ok else 0)
                 continue
             if complete:
                 if self._call(self.job.stream.finish):

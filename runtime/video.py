@@ -209,6 +209,7 @@ class VideoWriter:
             self._video = self._video_stream(settings, size)
             if audio_from is not None:
                 self._copy_audio_from(audio_from, settings.container)
+            self._start(settings.container)
         except av.error.FFmpegError as exc:
             self.abort()
             raise VideoError(f"cannot write {path.name}: {_short(exc)}") from None
@@ -256,6 +257,17 @@ class VideoWriter:
                                  f".{container} ({_short(exc)}); try --container mkv") from None
         if streams:
             self._packets = iter(self._audio_in.demux(*streams))
+
+    def _start(self, container: str) -> None:
+        """Write the header now, so a stream the container refuses is named before any frame is encoded."""
+        try:
+            self._out.start_encoding()
+        except self.av.error.FFmpegError as exc:
+            if not self._audio:
+                raise
+            codecs = ", ".join(s.codec_context.name for s in self._audio_in.streams.audio)
+            raise VideoError(f"its audio ({codecs}) cannot be copied into .{container} ({_short(exc)}); "
+                             "try --container mkv") from None
 
     def write(self, picture: Image.Image, timing: Timing) -> None:
         """The next picture (mode "RGB", or "L" for a gray film) at the film's size."""
