@@ -232,3 +232,7 @@ class FilmStream:
         for writer in self._writers:
             writer.abort()
         self._writers = []
+
+    def summary(self) -> dict:
+        """Frames written and, with smoothing, the frames that start a shot."""
+        return {"frames": self.frames_written, **({"shot_starts": self.cuts} if self._smoother is not None else {})}

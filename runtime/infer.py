@@ -35,6 +35,7 @@ from .layout import LayoutOptions
 from .memory import pin_mmap_threshold
 from .pipeline import Pipeline, PipelineConfig, RunStats
 from .render import Route
+from .streams import StreamJob
 from .system import cpu_count
 
 __all__ = ["InferOptions", "infer_files", "plan_files"]
@@ -167,7 +168,8 @@ def _write_summary(options: InferOptions, pipeline: Pipeline, backends: list[Bac
         **pipeline.stats.summary(),
         "total_s": round(time.perf_counter() - started, 3),
         "files": [{"input": str(j.source), "output": str(j.output), "status": j.status,
-                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {})}
+                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {}),
+                   **(j.stream.summary() if isinstance(j, StreamJob) and j.status == "written" else {})}
                   for j in jobs],
     }
     write_atomic(options.summary, json.dumps(report, indent=2).encode())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from .errors import UserError, describe
 from .images import Decoded
@@ -50,6 +50,9 @@ class PictureStream(Protocol):
 
     def abort(self) -> None:
         """The job failed or the run stopped: discard whatever was written."""
+
+    def summary(self) -> dict[str, Any]:
+        """What ``--summary`` reports of the written output, beside its status (plain JSON data)."""
 
 
 @dataclass

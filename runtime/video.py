@@ -257,6 +257,10 @@ class VideoWriter:
                                  f".{container} ({_short(exc)}); try --container mkv") from None
         if streams:
             self._packets = iter(self._audio_in.demux(*streams))
+        others = [s.type for s in self._audio_in.streams if s.type not in ("video", "audio")]
+        if others:
+            log.info("%s: its %s streams are not carried (only the picture and the audio)", source.name,
+                     ", ".join(sorted(set(others))))
 
     def _start(self, container: str) -> None:
         """Write the header now, so a stream the container refuses is named before any frame is encoded."""

@@ -98,21 +98,28 @@ def test_a_broken_film_fails_alone_and_a_rerun_skips_finished_films(tmp_path, vi
     assert report["counts"] == {"written": 0, "skipped": 1, "failed": 2, "pending": 0}
 
 
-def test_a_killed_run_leaves_no_film_under_its_name_and_the_rerun_finishes_it(tmp_path, vivid):
-    film = make_film(tmp_path / "long.mp4", gray_frames(400, size=(96, 64)), audio="aac")
-    out = tmp_path / "out"
+def _interrupted(film: Path, out: Path, vivid: Path, sig: int) -> int:
+    """Start runtime-infer on ``film``, send ``sig`` once the film is being written; its exit status."""
     command = [sys.executable, "-m", "revive.runtime.cli", str(film), "-o", str(out), "--engine", str(vivid),
                "--no-progress", "--video-codec", "ffv1"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:  # until the film is being written
-        parts = list(out.glob(".long.mkv.*.part")) if out.is_dir() else []
+    while time.monotonic() < deadline and proc.poll() is None:
+        parts = list(out.glob(f".{film.stem}.mkv.*.part")) if out.is_dir() else []
         if parts and parts[0].stat().st_size > 20_000:
             break
         time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.kill(proc.pid, sig)
+    return proc.wait(timeout=60)
+
+
+def test_an_interrupted_run_leaves_no_film_under_its_name_and_the_rerun_finishes_it(tmp_path, vivid):
+    film = make_film(tmp_path / "long.mp4", gray_frames(400, size=(96, 64)), audio="aac")
+    out = tmp_path / "out"
+    assert _interrupted(film, out, vivid, signal.SIGTERM) == 130  # Ctrl-C / SIGTERM: the partial film is removed
+    assert sorted(p.name for p in out.iterdir()) == [".revive-output"]
+    assert _interrupted(film, out, vivid, signal.SIGKILL) == -signal.SIGKILL  # kill -9: a .part may stay behind
     assert not (out / "long.mkv").exists() and list(out.glob(".long.mkv.*.part"))
     assert _run(film, "-o", out, "--engine", vivid, "--video-codec", "ffv1") == 0
     assert sorted(p.name for p in out.iterdir()) == [".revive-output", "long.mkv"]
@@ -177,6 +184,7 @@ def test_dry_run_and_summary_speak_of_films(tmp_path, vivid, capsys):
     assert _run(film, "-o", tmp_path / "out", "--engine", vivid, "--summary", tmp_path / "s.json") == 0
     report = json.loads((tmp_path / "s.json").read_text())
     assert report["throughput"]["frames"] == 8 and report["throughput"]["frames_per_s"] > 0
+    assert report["files"][0]["frames"] == 8 and report["files"][0]["shot_starts"] == [0]
     assert "8 film frames" in capsys.readouterr().err
 
 
