@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "builtin:colorize")
     p.add_argument("--stand-in", action="store_true",
                    help="add a random-weight colorizer with amplified output as the colorizer (no trained one)")
+    p.add_argument("--stand-in-gain", type=float, default=20.0, help="its output layer's scale (default 20)")
     p.add_argument("--size", type=_size, default=(320, 240), help="synthetic film's WxH (default 320x240)")
     p.add_argument("--shot-frames", type=_ints, default=(48, 48, 48), help="synthetic shots' lengths "
                                                                              "(default 48,48,48)")

@@ -273,7 +273,8 @@ def flicker(args: argparse.Namespace, command: str) -> int:
         raise UserError("--repeats must be at least 1 and --window an odd number of frames")
     size = args.size if isinstance(args.size, tuple) else (args.size, args.size)
     memory_size = args.memory_size if isinstance(args.memory_size, tuple) else (args.memory_size,) * 2
-    opts = FlickerOptions(video=args.video, engines=tuple(args.engine), stand_in=args.stand_in, size=size,
+    opts = FlickerOptions(video=args.video, engines=tuple(args.engine), stand_in=args.stand_in,
+                          stand_in_gain=args.stand_in_gain, size=size,
                           shot_frames=args.shot_frames, window=args.window, repeats=args.repeats,
                           batch_size=args.batch_size, workers=args.workers, device=args.device,
                           memory_minutes=args.memory_minutes, memory_size=memory_size, keep=args.keep)

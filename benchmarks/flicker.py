@@ -25,9 +25,10 @@ library entry point (``infer_files``) four ways:
 
 Models: ``--engine MODEL`` (once, or twice: restore then colorize), default the bundled ``builtin:restore``
 and ``builtin:colorize``. ``--stand-in`` adds (as the colorizer) a slim pix2pix with random weights whose output
-layer is scaled x20: revive's random-weight colorizers answer near-neutral gray (|Cb-128| + |Cr-128| ~ 1 level),
-which cannot show colourfulness; this one gives saturated, content-dependent colours that change with grain,
-flicker and dust as a trained colorizer's do. Its figures measure the runtime's smoothing, not colour quality.
+layer is scaled x20 (``--stand-in-gain``): revive's random-weight colorizers answer near-neutral gray
+(|Cb-128| + |Cr-128| ~ 1 level), which cannot show colourfulness; this one gives saturated, content-dependent
+colours that change with grain, flicker and dust as a trained colorizer's do. Its figures measure the
+runtime's smoothing, not colour quality.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 TARGETS = {"flicker_ratio_max": 0.5, "colourfulness_ratio_min": 0.9, "cut_error_max": 2.0,
            "throughput_ratio_min": 0.9}
-STAND_IN_GAIN = 20.0
 
 
 @dataclass
@@ -63,6 +63,7 @@ class FlickerOptions:
     video: Path | None = None
     engines: tuple[str, ...] = ()
     stand_in: bool = False
+    stand_in_gain: float = 20.0
     size: tuple[int, int] = (320, 240)
     shot_frames: tuple[int, ...] = (48, 48, 48)
     window: int = 9
@@ -178,11 +179,11 @@ def _models(opts: FlickerOptions, workdir: Path) -> list[Path]:
 
     models = [resolve_model(m) for m in opts.engines]
     if opts.stand_in:
-        models.append(make_stand_in_colorizer(workdir / "stand_in_colorizer.onnx"))
+        models.append(make_stand_in_colorizer(workdir / "stand_in_colorizer.onnx", gain=opts.stand_in_gain))
     return models or default_models()
 
 
-def make_stand_in_colorizer(path: Path, size: int = 256, gain: float = STAND_IN_GAIN) -> Path:
+def make_stand_in_colorizer(path: Path, size: int = 256, gain: float = 20.0) -> Path:
     """The ``--stand-in`` colorizer (module docstring): slim pix2pix, Lab, random weights, last layer x gain."""
     import torch
 
@@ -330,7 +331,7 @@ def run_flicker(opts: FlickerOptions) -> dict[str, Any]:
                                "scratch_column": truth.scratch}} if truth is not None else {})},
         "models": [{"path": str(m), "task": c.task, "architecture": c.architecture, "image_size": c.image_size}
                    for m, c in zip(models, cards)],
-        "stand_in": opts.stand_in,
+        "stand_in": opts.stand_in, **({"stand_in_gain": opts.stand_in_gain} if opts.stand_in else {}),
         "settings": {"window": opts.window, "batch_size": opts.batch_size, "workers": opts.workers,
                      "repeats": opts.repeats, "measured_as": "ffv1 (lossless)", "throughput_as": "h264 crf 18"},
         **figures, "throughput": speed, **({"memory": long_run} if long_run else {}),
@@ -364,11 +365,12 @@ def flicker_markdown(data: dict[str, Any], machine_line: str, command: str) -> s
             ["frames/s (H.264 film vs PNG folder)", fmt(t["median"]["folder"]["frames_per_s"]),
              fmt(t["median"]["film"]["frames_per_s"]), fmt(t["ratio"], 3)]]
     film = data["film"]
+    stand_in = f" (stand-in colorizer: random weights, output x{data['stand_in_gain']:g})" if data["stand_in"] else ""
     text = (f"# Film colour stability\n\n{machine_line}\n\nCommand: `{command}`\n\n"
             f"Film: {film['source']}, {film['frames']} frames of {film['size'][0]}x{film['size'][1]}; cuts at "
             f"{film['cuts']} (detected: {film['cuts_detected']}); models: "
             f"{' -> '.join(m['architecture'] + ' ' + m['task'] for m in data['models'])}"
-            f"{' (stand-in colorizer: random weights, output x20)' if data['stand_in'] else ''}; window "
+            f"{stand_in}; window "
             f"{data['settings']['window']}.\n\n"
             + markdown_table(["", "per frame / folder", "smoothed / film", "ratio"], rows)
             + f"\nColour across a cut (first frame of a shot, |smoothed - per frame|): max "

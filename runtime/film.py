@@ -13,8 +13,8 @@ the whole view. The finished frames come back in order to :class:`FilmStream`, w
 
 Names follow the photo rules (inputs.py: the input tree mirrored, clashes refused, finished outputs
 skipped): ``A/B/film.avi`` -> ``OUT/B/film.mp4``; a sequence ``A/B/reel1/0001.tif ...`` ->
-``OUT/B/reel1.mp4``. The container is ``--container``, or by default MP4 for H.264/H.265 (it holds every
-audio codec this FFmpeg copies but Vorbis) and Matroska for FFV1 (the archives' pairing).
+``OUT/B/reel1.mp4``. The container is ``--container``, or by default MP4 for H.264/H.265 (this FFmpeg copies
+AAC, MP3, Opus, FLAC and PCM into it: tested) and Matroska for FFV1 (the archives' pairing).
 """
 
 from __future__ import annotations
