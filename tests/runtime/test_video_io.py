@@ -194,3 +194,15 @@ def test_a_missing_pyav_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "av", None)
     with pytest.raises(VideoError, match=r"pip install 'revive\[video\]'"):
         import_av()
+
+
+def test_the_pixel_aspect_ratio_is_read_and_written(tmp_path):
+    """An anamorphic film (pixels 4:3 wide) keeps its shape: the reader's clock carries it to the writer."""
+    wide = Clock(Fraction(1, 24), Fraction(24), Fraction(4, 3))
+    path = tmp_path / "wide.mkv"
+    writer = VideoWriter(path, EncodeSettings(container="mkv", preset="ultrafast"), (64, 48), wide, gray=True)
+    writer.write(Image.new("L", (64, 48), 90), Timing(0, 1))
+    writer.close()
+    reader = FilmReader(path)
+    list(reader.frames())
+    assert reader.clock.sample_aspect_ratio == Fraction(4, 3)
