@@ -6,14 +6,14 @@ FFmpeg; a missing PyAV is a :class:`VideoError` naming the extra to install.
 Reading (:class:`FilmReader`): the first video stream, decoded with FFmpeg's own threads, each frame as 8-bit
 gray at its own size: the luma plane, limited-range video (16..235, the usual case) stretched to 0..255 as a
 photo's gray is, full-range video (``yuvj*``, or tagged full) as it is, RGB video through swscale's luma. Each
-frame keeps its presentation time (``pts``) and duration on the stream's own time base, so variable frame
-rates and start offsets survive. A file FFmpeg cannot open, a frame it cannot decode, a resolution change,
-and a film that ends before its header says (a truncated copy: frame count, or the stream's duration) are
-:class:`~revive.runtime.images.DecodeError`\\ s naming the reason.
+frame keeps its presentation time and duration (``_Timeline``: on a time base holding both the stream's
+ticks and whole frames), so variable frame rates and start offsets survive. A file FFmpeg cannot open, a
+frame it cannot decode, a resolution change, and a film that ends before its header says (a truncated copy:
+frame count, or the stream's duration) are :class:`~revive.runtime.images.DecodeError`\\ s naming the reason.
 
 Writing (:class:`VideoWriter`): H.264 (libx264) or H.265 (libx265) at a constant rate factor and preset, or
 FFV1 (lossless; level 3, a CRC per slice, every frame a key frame, as archives use it), into MP4, Matroska
-or QuickTime. Every frame goes out with its input's pts and duration on the input's time base (same frame
+or QuickTime. Every frame goes out with its input's time stamp and duration (same frame
 count, rate and duration); colour is converted with BT.709 (720 lines and up) or BT.601 (below) at limited
 range and tagged so, which is what players assume for untagged video of those sizes too; FFV1 stores the
 RGB itself (``bgr0``; gray as ``gray``), bit-exact. Audio streams are copied packet for packet, never
@@ -25,6 +25,7 @@ by :meth:`VideoWriter.close`: a killed run never leaves a partial film under the
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -140,28 +141,24 @@ class FilmReader:
             width, height = stream.codec_context.width, stream.codec_context.height
             if self.max_pixels and width * height > self.max_pixels:
                 raise DecodeError(f"{width}x{height} frames are over --max-pixels {self.max_pixels}")
-            rate = stream.average_rate or stream.guessed_rate or Fraction(24)
-            time_base = stream.time_base or 1 / Fraction(rate)
-            self.clock = Clock(Fraction(time_base), Fraction(rate), stream.codec_context.sample_aspect_ratio)
-            step = max(1, round(1 / (rate * time_base)))  # one frame, in the time base
-            count, last, end = 0, None, None
+            rate = Fraction(stream.average_rate or stream.guessed_rate or 24)
+            timeline = _Timeline(Fraction(stream.time_base or 1 / rate), rate)
+            self.clock = Clock(timeline.time_base, rate, stream.codec_context.sample_aspect_ratio)
+            count, timing = 0, None
             try:
                 for frame in container.decode(stream):
                     if (frame.width, frame.height) != (width, height):
                         raise DecodeError(f"frame {count} is {frame.width}x{frame.height}, the film "
                                           f"{width}x{height}: a change of resolution is not supported")
-                    pts = frame.pts if frame.pts is not None else (last + step if last is not None else 0)
-                    if last is not None and pts <= last:
-                        pts = last + 1  # a broken time stamp must not stop the encoder
-                    duration = frame.duration or step
-                    last, end = pts, pts + duration
-                    yield gray_of(frame), Timing(int(pts), int(duration))
+                    timing = timeline.place(frame.pts, frame.duration)
+                    yield gray_of(frame), timing
                     count += 1
             except av.error.FFmpegError as exc:
                 raise DecodeError(f"frame {count}: cannot decode ({_short(exc)})") from None
             if count == 0:
                 raise DecodeError("no frame could be decoded")
-            self._check_complete(stream, count, (end - (stream.start_time or 0)) * time_base, rate)
+            end = (timing.pts + timing.duration) * timeline.time_base - (stream.start_time or 0) * timeline.tick
+            self._check_complete(stream, count, end, rate)
 
     @staticmethod
     def _check_complete(stream: Any, count: int, seconds: Fraction, rate: Fraction) -> None:
@@ -173,6 +170,44 @@ class FilmReader:
         expected = _declared_seconds(stream)
         if expected and float(seconds) < expected - max(_SLACK_FRAMES / float(rate), expected / 100):
             raise DecodeError(f"truncated: {float(seconds):.2f} s decoded, its header declares {expected:.2f} s")
+
+
+class _Timeline:
+    """A film's time stamps as the output writes them.
+
+    The output's time base holds both the input's ticks and whole frames (their greatest common divisor), and
+    a stamp within one input tick of the frame grid is put on it: Matroska keeps milliseconds, so a 24 fps
+    film's frames sit at 0, 42, 83, 125 ms, and copied as they are they would make a 24.006 fps MP4. A stamp
+    off the grid (variable frame rate) is kept exactly; a missing or repeated one becomes the next tick.
+    """
+
+    def __init__(self, tick: Fraction, rate: Fraction) -> None:
+        frame = 1 / rate
+        base = Fraction(math.gcd(tick.numerator, frame.numerator), math.lcm(tick.denominator, frame.denominator))
+        self.snap = base.denominator <= 10**7  # an exotic pair of rates: keep the input's own ticks
+        self.tick, self.rate = tick, rate
+        self.time_base = base if self.snap else tick
+        self.step = max(1, round(frame / self.time_base))  # one frame, in the output's time base
+        self._start: Fraction | None = None
+        self._last: int | None = None
+
+    def place(self, pts: int | None, duration: int | None) -> Timing:
+        if pts is None:
+            at = (self._last + self.step) * self.time_base if self._last is not None else Fraction(0)
+        else:
+            at = pts * self.tick
+        if self._start is None:
+            self._start = at
+        length = duration * self.tick / self.time_base if duration else self.step
+        if self.snap:
+            grid = self._start + round((at - self._start) * self.rate) / self.rate
+            if abs(at - grid) <= self.tick:
+                at, length = grid, self.step
+        out = round(at / self.time_base)
+        if self._last is not None and out <= self._last:
+            out = self._last + 1  # a broken time stamp must not stop the encoder
+        self._last = out
+        return Timing(int(out), max(1, round(length)))
 
 
 def _short(exc: BaseException) -> str:

@@ -206,3 +206,14 @@ def test_the_pixel_aspect_ratio_is_read_and_written(tmp_path):
     reader = FilmReader(path)
     list(reader.frames())
     assert reader.clock.sample_aspect_ratio == Fraction(4, 3)
+
+
+def test_millisecond_stamps_of_a_matroska_film_keep_its_exact_rate(tmp_path):
+    """Matroska stores 24 fps as 0, 42, 83, 125 ms: the copy is exactly 24 fps, not 24.006."""
+    src = make_film(tmp_path / "ms.mkv", gray_frames(30), container="matroska", audio=None)
+    reader = FilmReader(src)
+    times = [float(t.pts * reader.clock.time_base) for _, t in reader.frames()]
+    assert reader.clock.time_base == Fraction(1, 3000)  # holds both milliseconds and 1/24 s
+    assert times == pytest.approx([i / 24 for i in range(30)], abs=1e-9)
+    _copy(src, tmp_path / "out.mp4", EncodeSettings(preset="ultrafast"))
+    assert video_info(tmp_path / "out.mp4")["rate"] == 24
