@@ -238,7 +238,7 @@ def throughput(backends, film: Path, frames_dir: Path, workdir: Path, opts: Flic
     for _ in range(opts.repeats):
         for name, inputs in (("film", [film]), ("folder", [frames_dir])):
             stats = _infer(backends, inputs, workdir / f"speed_{name}", opts)
-            frames = stats.frames if name == "film" else stats.counts["written"]
+            frames = stats.figures["frames"] if name == "film" else stats.counts["written"]
             runs[name].append({"wall_s": stats.wall_s, "frames_per_s": frames / stats.wall_s,
                                "mpx_per_s": stats.pixels / 1e6 / stats.wall_s})
     median = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
@@ -311,7 +311,7 @@ def run_flicker(opts: FlickerOptions) -> dict[str, Any]:
             restores = cards[0].task in ("restore", "pipeline")
             per_frame = _infer(backends, [film], workdir / "per_frame", opts, codec="ffv1", temporal="off")
             smoothed = _infer(backends, [film], workdir / "smoothed", opts, codec="ffv1")
-            detected = smoothed.jobs[0].stream.cuts[1:]
+            detected = smoothed.jobs[0].shot_starts[1:]
             cuts = truth.cuts if truth is not None else detected
             figures = compare(workdir / "per_frame" / f"{film.stem}.mkv", workdir / "smoothed" / f"{film.stem}.mkv",
                               cuts, truth if restores else None)

@@ -75,6 +75,7 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "onnxruntime": _version("onnxruntime"),
         "tensorrt": _version("tensorrt"),
+        "tensorrt_rtx": _version("tensorrt_rtx") or _version("tensorrt_rtx_bindings"),
         "gpu": None,
     }
     if torch.cuda.is_available():
@@ -155,5 +156,6 @@ def machine_line(info: dict[str, Any]) -> str:
     gpu = info.get("gpu")
     where = f"{gpu['name']} (CUDA {gpu['cuda']})" if gpu else f"CPU only, {info['cpu_cores']} cores"
     trt = f", TensorRT {info['tensorrt']}" if info.get("tensorrt") else ""
+    trt += f", TensorRT-RTX {info['tensorrt_rtx']}" if info.get("tensorrt_rtx") else ""
     return (f"{info['date']} on {info['slug']}: {where}; torch {info['torch']}, onnxruntime {info['onnxruntime']}"
             f"{trt}; load average {', '.join(str(x) for x in info['load_average'])}")

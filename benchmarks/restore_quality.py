@@ -99,7 +99,7 @@ def run_restore_quality(inputs: Path, truth: Path, engines: list[Path], workdir:
         out = Path(workdir or tmp)
         argv = [a for e in engines for a in ("--engine", str(e))]
         code = runtime_infer(argv + [str(inputs), "-o", str(out), "--save-restored", "--overwrite", "--no-progress",
-                                     *(runtime_args or [])])
+                                     "--format", "png", *(runtime_args or [])])  # the .restored.png read below
         if code == 2:
             raise ValueError("runtime-infer refused the engines or inputs (its message is above)")
         for rel, path in damaged_files.items():

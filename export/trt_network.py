@@ -19,7 +19,7 @@ import numpy as np
 
 from revive.runtime.backends.base import BackendError
 from revive.runtime.backends.cuda_memory import DeviceInfo
-from revive.runtime.backends.tensorrt_engine import import_tensorrt
+from revive.runtime.backends.tensorrt_engine import import_tensorrt, is_rtx
 from revive.runtime.files import write_atomic
 
 from .trt_build import BuildError, ParserIssue, Profile, TensorRTMissing, check_version, format_parser_errors, \
@@ -32,15 +32,17 @@ log = logging.getLogger(__name__)
 def load_tensorrt() -> tuple[Any, int]:
     """(the TensorRT module, its major version); TensorRTMissing when absent or older than 10.12.
 
-    The import (``tensorrt``, else ``tensorrt_rtx``) and its install message are the runtime's own.
-    TensorRT-RTX numbers its releases from 1.0 and builds strongly typed networks only, like
-    TensorRT 11, so it is treated as major 11 (untested: no GPU was lent to the sessions that wrote this).
+    The import (``tensorrt``, else TensorRT-RTX as ``tensorrt_rtx`` or ``tensorrt_rtx_bindings``) and its
+    install message are the runtime's own. TensorRT-RTX numbers its releases from 1.0 and builds strongly
+    typed networks only, like TensorRT 11, so it is treated as major 11. Its 1.7.1 bindings took every
+    builder call made here on a CPU-only machine (benchmarks/results/cpu-2core/gpu_wheels.md); no engine of
+    it has run yet.
     """
     try:
         trt = import_tensorrt()
     except BackendError as exc:
         raise TensorRTMissing(str(exc)) from None
-    if trt.__name__ == "tensorrt_rtx":
+    if is_rtx(trt):
         return trt, 11
     return trt, check_version(trt.__version__)
 
@@ -132,7 +134,14 @@ def build_engine(trt: Any, major: int, onnx_path: Path, *, input_name: str, imag
                          f"{input_name!r}: {exc}") from None
     if config.add_optimization_profile(shapes) < 0:
         raise BuildError(f"TensorRT rejected the batch profile {profile.as_dict()} for input {input_name!r}")
-    _timing_cache(config, timing_cache)
+    if is_rtx(trt):
+        # TensorRT-RTX tunes its kernels when the engine first runs: a timing cache changes nothing in the
+        # engine, forces a GPU query while building, and is deprecated there (since 1.2).
+        if timing_cache is not None:
+            log.info("TensorRT-RTX keeps no timing cache: --timing-cache %s is not used", timing_cache)
+        timing_cache = None
+    else:
+        _timing_cache(config, timing_cache)
 
     log.info("building a %s engine from %s (batch %d/%d/%d, opt level %d); this takes a while",
              typing_mode(major), onnx_path.name, profile.min, profile.opt, profile.max, opt_level)

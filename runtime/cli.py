@@ -55,8 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--size", choices=("native", "model"), default="native",
                      help="native: the input's own size (model chroma on the input's luminance); "
                           "model: the model's square output (default %(default)s)")
-    out.add_argument("--format", choices=("png", "jpg"), default="png", dest="fmt", help="(default %(default)s)")
-    out.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default %(default)s)")
+    out.add_argument("--format", choices=("auto", "png", "jpg", "tiff", "webp"), default="auto", dest="fmt",
+                     help="auto: the input's own container (TIFF to TIFF, JPEG to JPEG, PNG to PNG, anything "
+                          "else to PNG) (default %(default)s)")
+    out.add_argument("--depth", choices=("auto", "8", "16"), default="auto",
+                     help="bits per sample of PNG and TIFF outputs; auto: the input's (default %(default)s)")
+    out.add_argument("--compression", choices=("deflate", "lzw", "none"), default="deflate",
+                     help="TIFF outputs (default %(default)s; lzw needs pip install 'revive[lzw]')")
+    out.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality 1..100, WebP 100 lossless "
+                                                             "(default %(default)s)")
+    out.add_argument("--keep-mtime", action="store_true", help="give each output its input's modification time")
     out.add_argument("--save-restored", action="store_true",
                      help="restore models: also write the restored gray as NAME.restored.EXT")
     out.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs exist (default: skip them)")
@@ -160,7 +168,8 @@ def _options(args: argparse.Namespace):
     if isinstance(layout.tile, int):
         layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
     return InferOptions(device=args.device, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
-                        native=args.size == "native", fmt=args.fmt, quality=args.quality,
+                        native=args.size == "native", fmt=args.fmt, quality=args.quality, depth=args.depth,
+                        compression=args.compression, keep_mtime=args.keep_mtime,
                         save_restored=args.save_restored, overwrite=args.overwrite,
                         exts=tuple(args.ext.split(",")), max_pixels=args.max_pixels or None, layout=layout,
                         summary=args.summary, progress=not args.no_progress, video=video)
@@ -208,7 +217,9 @@ def _run(args: argparse.Namespace, options) -> int:
     counts, speed = report["counts"], report["throughput"]
     tiles = f", {speed['tiles']} tiles, {speed['tiles_per_s']} tiles/s" if speed["tiles"] else ""
     tiles += f", {speed['frames']} film frames, {speed['frames_per_s']} frames/s" if speed.get("frames") else ""
-    print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed "
+    files = len(stats.jobs)
+    pages = f" (pictures: pages of {files} files)" if sum(counts.values()) != files else ""
+    print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed{pages} "
           f"in {stats.wall_s:.1f} s ({speed['images_per_s']} images/s, {speed['mpx_per_s']} Mpx/s{tiles})",
           file=sys.stderr)
     return 1 if counts["failed"] or stats.summary_error else 0
@@ -230,7 +241,8 @@ def _infer_on_ray(args: argparse.Namespace, options):
 def _print_plan(jobs) -> None:
     for job in jobs:
         what = {"pending": "write", "skipped": "skip (exists)", "failed": f"refuse ({job.reason})"}[job.status]
-        print(f"{what}: {job.source} -> {job.output}")
+        pages = f" ({len(job.pages)} pages)" if len(job.pages) > 1 else ""
+        print(f"{what}: {job.source}{pages} -> {', '.join(map(str, job.targets()))}")
     print(f"{sum(j.status == 'pending' for j in jobs)} to write, {sum(j.status == 'skipped' for j in jobs)} "
           f"already done, {sum(j.status == 'failed' for j in jobs)} refused")
 

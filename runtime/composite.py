@@ -26,6 +26,9 @@ whole-pixel flip and leaves a hard edge around every repair; the ramp does neith
   (the tile blend's rounding never touches an undamaged pixel).
 - It ran on a smaller view (``--tile off``, ``--max-side``): the restored gray and the mask
   are upsampled and blended, ``native + w(mask) * (restored - native)``.
+
+At 16 bits (a deep input, composite16.py) the same rule keeps the scan's own 16 bits wherever the model
+changed nothing.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["check_report_path", "clash", "not_a_regular_file", "temporary_beside", "write_atomic"]
+__all__ = ["AtomicFile", "check_report_path", "clash", "not_a_regular_file", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -33,20 +33,39 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def temporary_beside(path: Path) -> Path:
-    """A new empty file beside ``path`` for an output written piece by piece (a film), renamed onto ``path``
-    with ``os.replace`` once complete.
+class AtomicFile:
+    """``write_atomic`` for a file written in pieces (a multi-page TIFF page by page, a film frame by frame): a
+    temporary file beside ``path``, renamed into place by ``commit``; ``discard`` (or an error before ``commit``)
+    removes it.
 
-    Named and moded as :func:`write_atomic`'s own temporary files (``.NAME.XXXXXXXX.part``), so a killed run
-    never leaves a partial output under the final name and the next run removes the leftover.
+    ``handle`` is the temporary file opened for writing; ``opened=False`` leaves it to a writer that opens the
+    file by name itself (FFmpeg, which reopens an MP4 to move its index to the front) and sets ``handle`` to None.
+    ``temporary`` is its name: ``.NAME.XXXXXXXX.part``, the name ``inputs.remove_stale_parts`` clears after a
+    killed run.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.fchmod(fd, _mode_for(path))
-    finally:
-        os.close(fd)
-    return Path(tmp)
+
+    def __init__(self, path: Path, *, opened: bool = True) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        self.temporary = Path(tmp)
+        self.handle = None
+        try:
+            os.fchmod(fd, _mode_for(path))
+            if opened:
+                self.handle = open(tmp, "r+b")  # by name: writers such as tifffile want a named file
+        finally:
+            os.close(fd)
+
+    def commit(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        self.temporary.unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:

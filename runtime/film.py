@@ -1,18 +1,25 @@
 """Films as jobs: a video file, or a folder of numbered frames (``--sequence``), in; one video out.
 
-Each film is one :class:`~revive.runtime.streams.StreamJob`. Its frames are decoded one after another
-(video.py: ``FilmReader``; a sequence's files through the photo decoder) and go through the same pipeline as
-photos: rows batched with other pictures', the restorer tiled at the frame's resolution, the colorizer on
-the whole view. The finished frames come back in order to :class:`FilmStream`, which
+Each film is one :class:`FilmJob` through the pipeline's hook (pipeline.py), like a multi-page TIFF:
 
-1. takes the colorizer's chroma of each frame and, with ``--temporal auto``, smooths it over neighbouring
-   frames of the same shot (temporal.py: cuts found on the frames' gray), never touching luminance;
-2. lays the chroma on the frame's own full-resolution luminance (composite.py, as for a photo);
-3. writes the frame to the film, with the input's time stamps, and its audio copied (video.py);
-   ``--save-restored`` also writes the restored gray film.
+- ``pictures``: :func:`film_pictures` decodes its frames one after another on a decoder thread (video.py:
+  ``FilmReader``; a sequence's files through the photo decoder), each a ``PictureRef`` holding at least
+  ``frame_share`` of the pixel budget. From there a frame is a picture like any photo's: rows batched with
+  other pictures', the restorer tiled at the frame's resolution, the colorizer on the whole view.
+- ``finish``: :func:`finish_frame`, on the encoder threads, in any order: the frame composited, or, when its
+  colour is to be smoothed, what the smoother needs (its chroma, gray and motion guide: temporal.py).
+- ``writer``: :class:`FilmWriter`, fed in order by the job's ``OrderedSink``, which never makes an encoder
+  thread wait for it. It (1) with ``--temporal auto`` smooths each frame's chroma over neighbouring frames of
+  the same shot (cuts found on the frames' gray), never touching luminance; (2) lays the chroma on the
+  frame's own full-resolution luminance (composite.py, as for a photo); (3) writes the frame with the input's
+  time stamps, and its audio copied (video.py); ``--save-restored`` also writes the restored gray film.
 
-Names follow the photo rules (inputs.py: the input tree mirrored, clashes refused, finished outputs
-skipped): ``A/B/film.avi`` -> ``OUT/B/film.mp4``; a sequence ``A/B/reel1/0001.tif ...`` ->
+A film fails as a whole: a frame that cannot be decoded (a truncated copy), or a disk error, fails the job
+with that reason, its partial output is discarded and the rest of the run goes on. A film counts as one in
+the run's counts; its frames are the summary's ``throughput.frames``.
+
+Names follow the photo rules (inputs.py ``plan_jobs``: the input tree mirrored, clashes renamed or refused,
+finished outputs skipped): ``A/B/film.avi`` -> ``OUT/B/film.mp4``; a sequence ``A/B/reel1/0001.tif ...`` ->
 ``OUT/B/reel1.mp4``. The container is ``--container``, or by default MP4 for H.264/H.265 (this FFmpeg copies
 AAC, MP3, Opus, FLAC and PCM into it: tested) and Matroska for FFV1 (the archives' pairing).
 """
@@ -20,26 +27,33 @@ AAC, MP3, Opus, FLAC and PCM into it: tested) and Matroska for FFV1 (the archive
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
 from PIL import Image
 
+from .files import not_a_regular_file
 from .images import DecodeError, Decoded, decode_gray
-from .inputs import normalise_exts, plan_jobs
+from .inputs import RESTORED_TAG, Job, normalise_exts
 from .layout import view
+from .pictures import PictureRef, file_pictures, frame_share
 from .render import ImageWork
-from .streams import StreamJob
 from .temporal import ChromaSmoother, SceneCuts, TemporalOptions, chroma_planes, guide_of, small_gray
 from .video import CODECS, CONTAINERS, VIDEO_EXTS, Clock, EncodeSettings, FilmReader, Timing, VideoWriter, \
     import_av, probe_frames
 
-__all__ = ["FilmStream", "SequenceFrames", "VideoOptions", "plan_films", "split_inputs"]
+if TYPE_CHECKING:
+    from .pipeline import PipelineConfig
+    from .sink import Writer
+
+__all__ = ["FilmJob", "FilmWriter", "Frame", "SequenceFrames", "VideoOptions", "film_pictures", "finish_frame",
+           "job_finish", "job_pictures", "job_writer", "plan_films", "split_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -104,28 +118,86 @@ def _numbered(path: Path) -> list:
 
 
 def plan_films(videos: list[tuple[Path, Path]], sequences: list[tuple[Path, Path, list[Path]]], out_root: Path,
-               options: VideoOptions, *, save_restored: bool, overwrite: bool) -> list[StreamJob]:
-    """One job per film, named, checked and skipped by the photo rules (``inputs.plan_jobs``)."""
+               options: VideoOptions, *, save_restored: bool) -> list[FilmJob]:
+    """One job per film, named as ``inputs.plan_jobs`` names a photo's output; give them to its ``films`` for
+    the checks (clashes, outputs over inputs, finished films skipped)."""
     if not videos and not sequences:
         return []
     import_av()  # a missing PyAV is one error before any work, not one per film
-    suffix = options.suffix
-    # plan_jobs names an output rel.with_suffix(.SUFFIX): a sequence's folder name gets the suffix already,
-    # so a folder called "reel.1" keeps its dot; its first frame stands for it in the file checks.
-    found = videos + [(frames[0], name.parent / f"{name.name}.{suffix}") for _, name, frames in sequences]
-    planned = plan_jobs(found, out_root, suffix, save_restored=save_restored, overwrite=overwrite)
+    suffix = f".{options.suffix}"
     jobs = []
-    for job, (src, _) in zip(planned, videos):
-        source = FilmReader(src)
-        jobs.append(_job(job, src, source, options, src, probe_frames(src) if job.status == "pending" else 0))
-    for job, (folder, _, frames) in zip(planned[len(videos):], sequences):
-        jobs.append(_job(job, folder, SequenceFrames(frames, options.fps), options, None, len(frames)))
+    for src, rel in videos:
+        jobs.append(_job(src, out_root / rel.with_suffix(suffix), save_restored, FilmReader(src), options, src))
+        unusable = not_a_regular_file(src)
+        if unusable:
+            jobs[-1].fail(unusable)
+    for folder, name, frames in sequences:  # the suffix added, not swapped: a folder "reel.1" keeps its dot
+        out = out_root / name.parent / f"{name.name}{suffix}"
+        jobs.append(_job(folder, out, save_restored, SequenceFrames(frames, options.fps), options, None))
     return jobs
 
 
-def _job(job, source: Path, frames, options: VideoOptions, audio: Path | None, hint: int) -> StreamJob:
-    stream = FilmStream(frames, options, job.output, job.restored, audio)
-    return StreamJob(source, job.output, job.restored, job.status, job.reason, stream=stream, pictures_hint=hint)
+def _job(source: Path, out: Path, save_restored: bool, film: FilmReader | SequenceFrames, options: VideoOptions,
+         audio: Path | None) -> FilmJob:
+    restored = out.with_name(out.stem + RESTORED_TAG + out.suffix) if save_restored else None
+    return FilmJob(source, out, restored, fmt=options.suffix, film=film, options=options, audio=audio)
+
+
+@dataclass
+class FilmJob(Job):
+    """A film: many pictures (its frames) in, one video out (and the restored gray film with --save-restored).
+
+    ``times`` carries each decoded frame's place on the time line from the decoder to the writer, in order.
+    """
+
+    film: FilmReader | SequenceFrames | None = None
+    options: VideoOptions = field(default_factory=VideoOptions)
+    audio: Path | None = None  # the film whose audio streams are copied (None: a sequence has none)
+    frames: int = 0  # frames handed to the film by this run
+    smoothed: bool = False  # its colour was smoothed (then shot_starts says where the shots begin)
+    shot_starts: list[int] = field(default_factory=list)
+    failure: str = ""  # the first failure of one of its frames: the film's reason
+    times: collections.deque = field(default_factory=collections.deque, repr=False)
+
+    picture_word: ClassVar[str] = "frame"
+
+    @functools.cached_property
+    def expected_pictures(self) -> int:
+        """Frames its header declares (a sequence: its files); 1 when unknown, for the progress bar."""
+        if isinstance(self.film, SequenceFrames):
+            return len(self.film.paths)
+        return max(1, probe_frames(self.source))
+
+    def describe(self, index: int) -> str:
+        return str(self.source)  # the reason names the frame where it matters
+
+    def picture_done(self, index: int, reason: str) -> None:
+        if not reason:
+            self.frames += 1
+        elif not self.failure:  # one line per film: later frames fail only because this one did
+            self.failure = reason
+            log.warning("%s: %s", self.source, reason)
+
+    def settle(self, error: str = "") -> None:
+        reason = error or self.failure
+        if reason:
+            self.fail(reason)
+        else:
+            self.status, self.reason = "written", ""
+
+    def picture_counts(self) -> dict[str, int]:
+        return {self.status: 1}  # a film counts as one; its frames are in figures()
+
+    def figures(self) -> dict[str, int]:
+        return {"frames": self.frames}
+
+    def record(self) -> dict:
+        entry = super().record()
+        if self.status == "written":
+            entry["frames"] = self.frames
+            if self.smoothed:
+                entry["shot_starts"] = self.shot_starts
+        return entry
 
 
 class SequenceFrames:
@@ -150,64 +222,109 @@ class SequenceFrames:
             yield np.asarray(gray), Timing(i, 1)
 
 
-class FilmStream:
-    """One film's way in and out of the pipeline (the ``PictureStream`` of its job; module docstring)."""
+# -- the pipeline's hooks ------------------------------------------------------------------------------
 
-    def __init__(self, source: FilmReader | SequenceFrames, options: VideoOptions, output: Path,
-                 restored: Path | None, audio: Path | None) -> None:
-        self.source, self.options = source, options
-        self.output, self.restored, self.audio = output, restored, audio
-        self.cuts: list[int] = []  # frames that start a shot (temporal smoothing on)
-        self.frames_written = 0
-        self._timeline: collections.deque[Timing] = collections.deque()  # decoded, not yet written
+
+def job_pictures(job: Job, config: PipelineConfig) -> Iterator[PictureRef]:
+    """runtime-infer's ``pictures``: a film's frames, a file's pages."""
+    return film_pictures(job, config) if isinstance(job, FilmJob) else iter(file_pictures(job, config))
+
+
+def job_writer(job: Job, config: PipelineConfig) -> Writer:
+    """runtime-infer's ``writer``: a film's encoder, a file's output files."""
+    if isinstance(job, FilmJob):
+        return FilmWriter(job, keep_mtime=config.keep_mtime)
+    from .writers import file_writer
+
+    return file_writer(job, config)
+
+
+def job_finish(job: Job, work: ImageWork) -> Any:
+    """runtime-infer's ``finish``: what a film's writer needs of a frame, a photo's composited outputs."""
+    return finish_frame(job, work) if isinstance(job, FilmJob) else work.finish()
+
+
+def film_pictures(job: FilmJob, config: PipelineConfig) -> Iterator[PictureRef]:
+    """The film's frames in order, decoded here (one decoder thread per film); each holds at least
+    ``frame_share`` of the budget."""
+    share = frame_share(config)
+    job.film.max_pixels = config.max_pixels
+    for gray, timing in job.film.frames():
+        image = Image.fromarray(gray, "L")
+        job.times.append(timing)
+        yield PictureRef(image.width * image.height, functools.partial(_decoded, image), share)
+
+
+def _decoded(image: Image.Image, view_size: int | None, keep_native: bool) -> Decoded:
+    return Decoded(None if view_size is None else view(image, view_size), image, image.size)
+
+
+@dataclass
+class Frame:
+    """A finished frame for its film: composited (``picture``) when its colour stays as the model made it,
+    else what the smoother needs (``luma`` at full size; the model's ``chroma``, 2 x S x S; its ``gray`` at
+    S x S for the cut detector and its motion ``guide``)."""
+
+    size: tuple[int, int]
+    restored: Image.Image | None
+    picture: Image.Image | None = None
+    luma: Image.Image | None = None
+    chroma: np.ndarray | None = None
+    gray: np.ndarray | None = None
+    guide: np.ndarray | None = None
+
+
+def finish_frame(job: FilmJob, work: ImageWork) -> Frame:
+    """On an encoder thread, any order: every step of a frame that does not need its neighbours."""
+    rgb = work.rgb
+    if rgb is None or not job.options.temporal.on:
+        return Frame(work.size, work.restored, picture=work.picture())
+    gray = small_gray(work.luma, rgb.shape[0])
+    return Frame(work.size, work.restored, luma=work.luma, chroma=chroma_planes(rgb), gray=gray,
+                 guide=guide_of(gray))
+
+
+class FilmWriter:
+    """One film's frames, in order, into its video (the ``Writer`` its sink feeds; module docstring)."""
+
+    def __init__(self, job: FilmJob, keep_mtime: bool = False) -> None:
+        self.job, self.keep_mtime = job, keep_mtime
         self._writers: list[VideoWriter] = []
         self._film: VideoWriter | None = None
         self._gray_film: VideoWriter | None = None
         self._smoother: ChromaSmoother | None = None
         self._cuts: SceneCuts | None = None
-        self._index = 0
 
-    # -- decoder side ---------------------------------------------------------------------------------
-    def pictures(self, view_size: int | None, native: bool, max_pixels: int | None) -> Iterator[Decoded]:
-        self.source.max_pixels = max_pixels
-        for gray, timing in self.source.frames():
-            image = Image.fromarray(gray, "L")
-            self._timeline.append(timing)
-            yield Decoded(None if view_size is None else view(image, view_size), image, image.size)
-
-    # -- sink side (in order, one thread at a time) -----------------------------------------------------
-    def put(self, work: ImageWork) -> None:
-        timing = self._timeline.popleft()
+    def write(self, index: int, frame: Frame) -> None:
+        timing = self.job.times.popleft()
         if not self._writers:
-            self._open(work)
+            self._open(frame)
         if self._gray_film is not None:
-            self._gray_film.write(work.restored, timing)
-        rgb = work.rgb
-        if rgb is None or self._smoother is None:
-            self._film.write(work.picture(), timing)
-            self.frames_written += 1
-        else:
-            gray = small_gray(work.luma, rgb.shape[0])
-            cut = self._cuts.update(gray)
-            if cut:
-                self.cuts.append(self._index)
-            for (luma, at), chroma in self._smoother.push((work.luma, timing), chroma_planes(rgb), guide_of(gray),
-                                                          cut):
-                self._write(luma, at, chroma)
-        self._index += 1
+            self._gray_film.write(frame.restored, timing)
+        if self._smoother is None:
+            self._film.write(frame.picture, timing)
+            return
+        cut = self._cuts.update(frame.gray)
+        if cut:
+            self.job.shot_starts.append(index)
+        for (luma, at), chroma in self._smoother.push((frame.luma, timing), frame.chroma, frame.guide, cut):
+            self._write(luma, at, chroma)
 
-    def _open(self, work: ImageWork) -> None:
-        settings, clock = self.options.settings, self.source.clock
-        temporal = self.options.temporal
-        if temporal.on and work.rgb is not None:
+    def skip(self, index: int, reason: str) -> None:
+        raise DecodeError(reason)  # a film with a frame missing is broken: the job fails with the frame's reason
+
+    def _open(self, frame: Frame) -> None:
+        job, settings, clock = self.job, self.job.options.settings, self.job.film.clock
+        if frame.picture is None:
+            temporal = job.options.temporal
             self._smoother = ChromaSmoother(temporal.window, temporal.sigma)
             self._cuts = SceneCuts(temporal.cut_threshold, temporal.cut_ratio)
-        if self.restored is not None and work.restored is not None:
-            self._gray_film = VideoWriter(self.restored, settings, work.size, clock, gray=True,
-                                          audio_from=self.audio)
+            job.smoothed = True
+        if job.restored is not None and frame.restored is not None:
+            self._gray_film = VideoWriter(job.restored, settings, frame.size, clock, gray=True, audio_from=job.audio)
             self._writers.append(self._gray_film)
-        self._film = VideoWriter(self.output, settings, work.size, clock, gray=work.rgb is None,
-                                 audio_from=self.audio)
+        gray = frame.picture is not None and frame.picture.mode == "L"
+        self._film = VideoWriter(job.output, settings, frame.size, clock, gray=gray, audio_from=job.audio)
         self._writers.append(self._film)
 
     def _write(self, luma: Image.Image, timing: Timing, chroma: np.ndarray) -> None:
@@ -215,9 +332,8 @@ class FilmStream:
 
         cb, cr = (Image.fromarray(plane, "L") for plane in chroma)
         self._film.write(chroma_on_luma(luma, cb, cr), timing)
-        self.frames_written += 1
 
-    def finish(self) -> None:
+    def close(self) -> None:
         if not self._writers:
             raise DecodeError("no frame could be decoded")
         if self._smoother is not None:
@@ -225,14 +341,14 @@ class FilmStream:
                 self._write(luma, timing, chroma)
         for writer in self._writers:  # the restored film first: the film itself marks the job done
             writer.close()
-        log.info("%s: %d frames%s", self.output, self.frames_written,
-                 f", {len(self.cuts)} shots" if self._smoother is not None else "")
+            if self.keep_mtime:
+                from .writers import keep_mtime
+
+                keep_mtime(writer.path, self.job.source)
+        log.info("%s: %d frames%s", self.job.output, self.job.frames,
+                 f", {len(self.job.shot_starts)} shots" if self._smoother is not None else "")
 
     def abort(self) -> None:
         for writer in self._writers:
             writer.abort()
         self._writers = []
-
-    def summary(self) -> dict:
-        """Frames written and, with smoothing, the frames that start a shot."""
-        return {"frames": self.frames_written, **({"shot_starts": self.cuts} if self._smoother is not None else {})}

@@ -26,7 +26,7 @@ from typing import Sequence
 from .backends import Backend, check_model_path, open_backend
 from .card import DEFAULT_BATCH_SIZE, CardError, read_card
 from .files import check_report_path, write_atomic
-from .film import VideoOptions, plan_films, split_inputs
+from .film import VideoOptions, job_finish, job_pictures, job_writer, plan_films, split_inputs
 from .images import DEFAULT_MAX_PIXELS, set_max_pixels
 from .models import resolve_model
 from .inputs import (DEFAULT_EXTS, InputError, Job, find_inputs, mark_output_folder, normalise_exts, plan_jobs,
@@ -35,7 +35,6 @@ from .layout import LayoutOptions
 from .memory import pin_mmap_threshold
 from .pipeline import Pipeline, PipelineConfig, RunStats
 from .render import Route
-from .streams import StreamJob
 from .system import cpu_count
 
 __all__ = ["InferOptions", "infer_files", "plan_files"]
@@ -53,8 +52,11 @@ class InferOptions:
     workers: int = field(default_factory=lambda: min(4, cpu_count()))
     inflight: int = PipelineConfig.inflight
     native: bool = True  # False: the model's S x S output (--size model)
-    fmt: str = "png"
+    fmt: str = "auto"  # auto (each input's own container), png, jpg, tiff, webp
     quality: int = 95
+    depth: str = "auto"  # output bits per sample: auto (the input's), 8, 16
+    compression: str = "deflate"  # TIFF outputs: deflate, lzw, none
+    keep_mtime: bool = False  # outputs get their input's modification time
     save_restored: bool = False
     overwrite: bool = False
     exts: tuple[str, ...] = DEFAULT_EXTS
@@ -103,6 +105,17 @@ def infer_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | P
 
 
 def _check(cards, options: InferOptions) -> None:
+    from .encode import check_compression
+    from .inputs import FORMATS
+
+    if options.fmt not in FORMATS:
+        raise InputError(f"unknown output format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.depth not in ("auto", "8", "16"):
+        raise InputError(f"--depth must be auto, 8 or 16, not {options.depth!r}")
+    if options.depth == "16" and options.fmt in ("jpg", "webp"):
+        raise InputError(f"--depth 16: {options.fmt} holds 8 bits per sample; use --format png, tiff or auto")
+    if options.fmt in ("tiff", "auto"):
+        check_compression(options.compression)
     if not cards:
         raise CardError("give one model, or two (restore then colorize)")
     Route.from_cards(cards).check(options.layout, options.native)
@@ -118,10 +131,9 @@ def _jobs(models, inputs, output, options: InferOptions) -> list[Job]:
     photos, videos, sequences = split_inputs(found, options.video)
     if (videos or sequences) and not options.native:
         raise InputError("films keep their resolution: --size model is for photos")
+    films = plan_films(videos, sequences, Path(output), options.video, save_restored=options.save_restored)
     jobs = plan_jobs(photos, Path(output), options.fmt, save_restored=options.save_restored,
-                     overwrite=options.overwrite)
-    jobs += plan_films(videos, sequences, Path(output), options.video, save_restored=options.save_restored,
-                       overwrite=options.overwrite)
+                     overwrite=options.overwrite, depth=options.depth, films=films)
     if options.summary:  # checked before any work: never an input, a model or an output of this run
         paths = [m.path if isinstance(m, Backend) else Path(m) for m in models]
         check_report_path(Path(options.summary), [*paths, *run_files(jobs, Path(output))])
@@ -140,9 +152,10 @@ def _process(backends: list[Backend], jobs: list[Job], options: InferOptions, st
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks max_pixels itself
     config = PipelineConfig(batch_size=options.batch_size or min(backends[0].card.batch["opt"], DEFAULT_BATCH_SIZE),
                             workers=options.workers, inflight=options.inflight, native=options.native,
-                            fmt=options.fmt, quality=options.quality, max_pixels=options.max_pixels or None,
+                            depth=options.depth, quality=options.quality, compression=options.compression,
+                            keep_mtime=options.keep_mtime, max_pixels=options.max_pixels or None,
                             progress=options.progress, layout=options.layout)
-    pipeline = Pipeline(backends, config)
+    pipeline = Pipeline(backends, config, pictures=job_pictures, writer=job_writer, finish=job_finish)
     try:
         stats = pipeline.run(jobs)
     finally:
@@ -163,13 +176,11 @@ def _write_summary(options: InferOptions, pipeline: Pipeline, backends: list[Bac
                     "precision": b.card.precision, "image_size": b.image_size, "providers": b.providers}
                    for b in backends],
         "settings": {"batch_size": cfg.batch_size, "workers": cfg.workers, "inflight": cfg.inflight,
-                     "size": "native" if cfg.native else "model", "format": cfg.fmt,
+                     "size": "native" if cfg.native else "model", "format": options.fmt, "depth": cfg.depth,
+                     "compression": cfg.compression,
                      "tile": cfg.layout.tile, "overlap": cfg.layout.overlap, "max_side": cfg.layout.max_side},
         **pipeline.stats.summary(),
         "total_s": round(time.perf_counter() - started, 3),
-        "files": [{"input": str(j.source), "output": str(j.output), "status": j.status,
-                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {}),
-                   **(j.stream.summary() if isinstance(j, StreamJob) and j.status == "written" else {})}
-                  for j in jobs],
+        "files": [j.record() for j in jobs],
     }
     write_atomic(options.summary, json.dumps(report, indent=2).encode())

@@ -21,13 +21,18 @@ and their written file also share a budget of native pixels (``PipelineConfig.pi
 larger than the budget still goes, alone). The batcher cuts a picture's tiles only as batches are formed.
 ``Backend.run`` is thread-safe, which lets K batches share a model.
 
-A :class:`~revive.runtime.streams.StreamJob` (a film: one job, many pictures) is decoded by one decoder thread,
-picture after picture, under the same budget; its pictures' rows are batched with everyone else's, and its
-finished pictures go back to the job in order (streams.py: ``InOrder``) instead of being written one by one.
+A job may yield several pictures (the pages of a multi-page TIFF; a video's frames): ``pictures(job)`` gives
+them as :class:`PictureRef` (its size for the budget, and how to decode it), each travels on its own like any
+picture, and the job's :class:`~revive.runtime.sink.OrderedSink` hands the finished ones to the job's writer in
+order (``writer(job)``: the files of runtime-infer by default, :mod:`revive.runtime.writers`); ``finish(job,
+work)`` is what the encoder threads make of a finished picture for that writer (by default its composited
+outputs). All three are arguments of :class:`Pipeline`, so a film (film.py) feeds its frames and its encoder
+through the same decode, batch, backend and composite steps: its frames are pictures like any other, batched
+with other jobs' rows. The progress bar and the counts are in pictures.
 
-One bad file never stops a run: its job is marked failed with a reason and the rest go on. A backend error is
-fatal (every later batch would fail the same way): the pipeline stops and re-raises it. Outputs are written
-atomically.
+One bad file (or page) never stops a run: it is marked failed with a reason and the rest go on. A backend
+error is fatal (every later batch would fail the same way): the pipeline stops and re-raises it. Outputs are
+written atomically.
 """
 
 from __future__ import annotations
@@ -38,23 +43,25 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from .backends.base import Backend
 from .errors import describe
-from .files import write_atomic
-from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_gray, encode, peek_pixels
+from .images import DEFAULT_MAX_PIXELS, DecodeError
 from .inputs import Job
 from .layout import LayoutOptions
+from .pictures import PictureRef, file_pictures
 from .render import ImageWork, Route
-from .streams import InOrder, StreamJob
+from .runstats import RunStats
+from .sink import OrderedSink, Writer
 
-__all__ = ["Pipeline", "PipelineConfig", "RunStats"]
+__all__ = ["Pipeline", "PipelineConfig", "PictureRef", "RunStats", "file_pictures", "finish_picture"]
 
 log = logging.getLogger(__name__)
 _STOP = object()
+_STOPPED = "the run stopped"
 POLL_S = 0.05
 
 
@@ -64,49 +71,15 @@ class PipelineConfig:
     workers: int = 2
     inflight: int = 2  # batches on the device at once
     native: bool = True  # False: write the model's S x S output (--size model)
-    fmt: str = "png"
+    depth: str = "auto"  # output bits per sample: auto (the input's), 8 or 16 (formats that hold 16 bits)
     quality: int = 95
+    compression: str = "deflate"  # TIFF outputs: deflate, lzw or none
+    keep_mtime: bool = False  # outputs get their input's modification time
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     progress: bool = True
     layout: LayoutOptions = field(default_factory=LayoutOptions)
     # Native pixels of the pictures between decoding and their written file (two 24-Mpx scans).
     pixels_in_flight: int = 50_000_000
-
-
-@dataclass
-class RunStats:
-    wall_s: float = 0.0
-    stage_s: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "infer": 0.0, "encode": 0.0})
-    batches: int = 0
-    rows: int = 0  # model rows run (whole views and tiles), padding not counted
-    tiles: int = 0  # of which restorer tiles
-    pixels: int = 0  # native pixels of the pictures written
-    frames: int = 0  # pictures of stream jobs (film frames) written
-    high_water: dict[str, int] = field(default_factory=dict)
-    bounds: dict[str, int] = field(default_factory=dict)
-    pixel_budget: int = 0
-    pixels_high_water: int = 0  # above the budget only when one picture alone is larger
-    jobs: list[Job] = field(default_factory=list, repr=False)  # every job of the run, with its status
-    summary_error: str = ""  # why the --summary report could not be written ('' if it was, or none asked)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {s: sum(j.status == s for j in self.jobs) for s in ("written", "skipped", "failed", "pending")}
-
-    def summary(self) -> dict[str, Any]:
-        counts = self.counts
-        per_s = (lambda n: round(n / self.wall_s, 2)) if self.wall_s else (lambda n: 0.0)
-        return {
-            "counts": counts,
-            "timings": {"wall_s": round(self.wall_s, 3),
-                        **{f"{k}_thread_s": round(v, 3) for k, v in self.stage_s.items()}},
-            "throughput": {"images_per_s": per_s(counts["written"]), "batches": self.batches, "rows": self.rows,
-                           "tiles": self.tiles, "tiles_per_s": per_s(self.tiles),
-                           "mpx_per_s": per_s(self.pixels / 1e6), "frames": self.frames,
-                           "frames_per_s": per_s(self.frames)},
-            "queues": {"high_water": self.high_water, "bounds": self.bounds},
-            "pixels_in_flight": {"high_water": self.pixels_high_water, "budget": self.pixel_budget},
-        }
 
 
 class _Stopped(Exception):
@@ -143,14 +116,32 @@ class _PixelBudget:
 @dataclass
 class _Item:
     job: Job
+    index: int  # which of the job's pictures
     work: ImageWork
-    pixels: int
-    index: int = 0  # the picture's place in a stream job
-    order: InOrder | None = None  # a stream job's pictures go back through it
+    pixels: int  # what it holds of the pixel budget
+    sink: OrderedSink
+
+
+def finish_picture(job: Job, work: ImageWork) -> Any:
+    """The pipeline's default ``finish``: the picture's composited outputs (render.Finished)."""
+    return work.finish()
 
 
 class Pipeline:
-    def __init__(self, backends: list[Backend], config: PipelineConfig) -> None:
+    """``pictures(job, config)``: the pictures a job yields (default :func:`file_pictures`); ``writer(job,
+    config)``: the job's :class:`~revive.runtime.sink.Writer` (default: runtime-infer's files); ``finish(job,
+    work)``: what that writer is given of each finished picture, made on an encoder thread (default
+    :func:`finish_picture`)."""
+
+    def __init__(self, backends: list[Backend], config: PipelineConfig,
+                 pictures: Callable[[Job, PipelineConfig], Iterable[PictureRef]] = file_pictures,
+                 writer: Callable[[Job, PipelineConfig], Writer] | None = None,
+                 finish: Callable[[Job, ImageWork], Any] = finish_picture) -> None:
+        if writer is None:
+            from .writers import file_writer as writer
+        self._pictures, self._writer, self._finish = pictures, writer, finish
+        self._sinks: set[OrderedSink] = set()  # open ones: aborted if the run stops
+        self._pixels: dict[tuple[int, int], int] = {}  # (job, picture) decoded and not yet written
         self.backends = backends
         self.route = Route.from_cards([b.card for b in backends])
         self.route.check(config.layout, config.native)
@@ -165,7 +156,6 @@ class Pipeline:
         self._busy = 0  # batches formed and not yet put back
         self._decoding = 0  # decoders still running
         self._tiled = self.route.tiles(config.layout, config.native)
-        self._orders: list[InOrder] = []  # one per stream job started
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: Any, name: str) -> None:
@@ -206,11 +196,42 @@ class Pipeline:
         thread.start()
         return thread
 
-    def _done(self, job: Job, stage: str, seconds: float) -> None:
+    def _stage(self, job: Job, stage: str, seconds: float) -> None:
         with self._lock:
             self.stats.stage_s[stage] += seconds
-            if job.status in ("written", "failed") and self._bar is not None:
-                self._bar.update(1)
+            job.timings[f"{stage}_ms"] = round(job.timings.get(f"{stage}_ms", 0.0) + seconds * 1e3, 2)
+
+    def _open_sink(self, job: Job) -> OrderedSink:
+        """The job's sink: counts each picture as it is written or fails, sets the job's status at the end."""
+
+        def on_picture(index: int, reason: str) -> None:
+            with self._lock:
+                pixels = self._pixels.pop((id(job), index), 0)
+                if self._stop.is_set() and reason.endswith(_STOPPED):
+                    return  # not a failure of this picture: it stays pending, a rerun does it
+                job.picture_done(index, reason)  # logs a failure
+                if not reason:
+                    self.stats.pixels += pixels
+                if self._bar is not None:
+                    self._bar.update(1)
+
+        def on_close(error: str) -> None:
+            with self._lock:
+                self._sinks.discard(sink)
+                if sink.high_water > max(1, self.stats.high_water.get("reorder", 0)):
+                    self.stats.high_water["reorder"] = sink.high_water  # pictures waiting for their turn
+                if error == _STOPPED:
+                    job.page_reasons.clear()  # nothing of it was committed: the whole job stays pending
+                    return
+                if error:  # nothing was committed: pictures written into the aborted output failed too
+                    for index, reason in job.page_reasons.items():
+                        job.page_reasons[index] = reason or error
+                job.settle(error)
+
+        sink = OrderedSink(self._writer(job, self.config), on_picture=on_picture, on_close=on_close)
+        with self._lock:
+            self._sinks.add(sink)
+        return sink
 
     # -- stages -----------------------------------------------------------------------------------
     def _feed(self, jobs: list[Job], todo: queue.Queue) -> None:
@@ -224,71 +245,44 @@ class Pipeline:
         view = self.route.first_view(cfg.layout, cfg.native)
         try:
             while (job := self._get(todo)) is not _STOP:
-                if isinstance(job, StreamJob):
-                    self._decode_stream(job, decoded)
-                    continue
-                pixels = peek_pixels(job.source)  # the budget is taken before decoding: no scan waits decoded
-                if cfg.max_pixels:
-                    pixels = min(pixels, cfg.max_pixels)  # a bomb is refused by decode_gray, never held
-                self._budget.take(pixels)
-                start = time.perf_counter()
-                item = None
+                sink = self._open_sink(job)
+                pictures = iter(self._pictures(job, cfg))
+                count = 0
                 try:
-                    image = decode_gray(job.source, view, keep_native=cfg.native, max_pixels=cfg.max_pixels)
-                    item = _Item(job, ImageWork(image, self.route, cfg.layout, cfg.native), pixels)
-                except DecodeError as exc:
-                    job.fail(str(exc))
-                    log.warning("%s: %s", job.source, exc)
-                    self._budget.give(pixels)
-                seconds = time.perf_counter() - start
-                job.timings["decode_ms"] = round(seconds * 1e3, 2)
-                self._done(job, "decode", seconds)
-                if item is not None:
-                    self._put(decoded, item, "decoded")
+                    for ref in pictures:
+                        if sink.error:  # the job's output is lost already: the rest of it is not worth decoding
+                            break
+                        self._decode_one(job, count, ref, view, sink, decoded)
+                        count += 1
+                except DecodeError as exc:  # the job's (next) pictures cannot be listed: a truncated film
+                    sink.fail(count, str(exc))
+                    count += 1
+                finally:
+                    if hasattr(pictures, "close"):
+                        pictures.close()  # a generator: its file is closed now, not when collected
+                sink.expect(count)
         finally:
             with self._lock:
                 self._decoding -= 1
 
-    def _decode_stream(self, job: StreamJob, decoded: queue.Queue) -> None:
-        """A stream job's pictures, decoded one after another, each going on as a file's picture does."""
+    def _decode_one(self, job: Job, index: int, ref: PictureRef, view: int | None, sink: OrderedSink,
+                    decoded: queue.Queue) -> None:
         cfg = self.config
-        order = InOrder(job, self._release_frame)
-        with self._lock:
-            self._orders.append(order)
-        pictures = job.stream.pictures(self.route.first_view(cfg.layout, cfg.native), cfg.native, cfg.max_pixels)
-        # Each frame holds at least a share of the budget that lets ~6 batches' worth of frames be in flight:
-        # enough to fill every batch, few enough that frames waiting to be written stay few however small.
-        least = cfg.pixels_in_flight // (6 * cfg.batch_size + 4 * cfg.workers)
-        count, reason = 0, ""
+        cost = max(ref.pixels, ref.share)
+        self._budget.take(cost)
+        release = lambda: self._budget.give(cost)  # noqa: E731 - once the sink has written the picture
+        start = time.perf_counter()
+        item = None
         try:
-            while True:
-                start = time.perf_counter()
-                try:
-                    picture = next(pictures, None)
-                except DecodeError as exc:
-                    reason = str(exc)
-                    picture = None
-                with self._lock:
-                    self.stats.stage_s["decode"] += time.perf_counter() - start
-                if picture is None:
-                    break
-                cost = max(picture.size[0] * picture.size[1], least)
-                self._budget.take(cost)
-                work = ImageWork(picture, self.route, cfg.layout, cfg.native)
-                self._put(decoded, _Item(job, work, cost, count, order), "decoded")
-                count += 1
-        finally:
-            pictures.close()
-        order.end(count, reason)  # not reached when the run stops: an unfinished film is never completed
-
-    def _release_frame(self, cost: int, written_pixels: int) -> None:
-        self._budget.give(cost)
-        with self._lock:
-            if written_pixels:
-                self.stats.frames += 1
-                self.stats.pixels += written_pixels
-            if self._bar is not None:
-                self._bar.update(1)
+            image = ref.decode(view, cfg.native)
+            item = _Item(job, index, ImageWork(image, self.route, cfg.layout, cfg.native), cost, sink)
+            with self._lock:
+                self._pixels[(id(job), index)] = ref.pixels  # what the picture adds to Mpx/s once written
+        except DecodeError as exc:
+            sink.fail(index, str(exc), release)
+        self._stage(job, "decode", time.perf_counter() - start)
+        if item is not None:
+            self._put(decoded, item, "decoded")
 
     def _batch(self, decoded: queue.Queue, batches: queue.Queue) -> None:
         """Rows of many pictures into batches of ``batch_size``, one model per batch.
@@ -367,38 +361,18 @@ class Pipeline:
 
     def _encode(self, encode_q: queue.Queue) -> None:
         while (item := self._get(encode_q)) is not _STOP:
-            if item.order is not None:  # a film's frame: to its sink, in order
-                start = time.perf_counter()
-                item.order.add(item.index, item.work, item.pixels)
-                item.work = None
-                with self._lock:
-                    self.stats.stage_s["encode"] += time.perf_counter() - start
-                continue
-            job = item.job
             start = time.perf_counter()
+            release = lambda pixels=item.pixels: self._budget.give(pixels)  # noqa: E731
             try:
-                self._write(job, item.work)
-                job.status = "written"
-                with self._lock:
-                    self.stats.pixels += item.pixels
-            except OSError as exc:
-                job.fail(f"cannot write: {exc}")
-                log.warning("%s: %s", job.output, job.reason)
-            except Exception as exc:  # one file's bad luck must not stop the run; the reason says what
-                job.fail(describe(exc))
-                log.warning("%s: %s", job.source, job.reason, exc_info=log.isEnabledFor(logging.DEBUG))
+                finished = self._finish(item.job, item.work)
+            except Exception as exc:  # one picture's bad luck must not stop the run; the reason says what
+                log.debug("%s", item.job.describe(item.index), exc_info=True)
+                item.sink.fail(item.index, describe(exc), release)
+            else:
+                item.sink.put(item.index, finished, release)  # written now, or once earlier pictures are in
             finally:
                 item.work = None
-                self._budget.give(item.pixels)
-            seconds = time.perf_counter() - start
-            job.timings["encode_ms"] = round(seconds * 1e3, 2)
-            self._done(job, "encode", seconds)
-
-    def _write(self, job: Job, work: ImageWork) -> None:
-        cfg = self.config
-        if job.restored is not None and work.restored is not None:
-            write_atomic(job.restored, encode(work.restored, cfg.fmt, cfg.quality))
-        write_atomic(job.output, encode(work.picture(), cfg.fmt, cfg.quality))
+            self._stage(item.job, "encode", time.perf_counter() - start)
 
     # -- driver -----------------------------------------------------------------------------------
     def run(self, jobs: list[Job]) -> RunStats:
@@ -412,9 +386,10 @@ class Pipeline:
         self.stats.bounds = bounds
         self.stats.pixel_budget = cfg.pixels_in_flight
         qs = {name: queue.Queue(maxsize=size) for name, size in bounds.items()}
-        total = sum(max(j.pictures_hint, 1) if isinstance(j, StreamJob) else 1 for j in pending)
-        self._bar = tqdm(total=total, unit="img", disable=not cfg.progress or None, smoothing=0.1,
-                         dynamic_ncols=True)
+        pictures = sum(j.expected_pictures for j in pending)
+        words = {j.picture_word for j in pending if j.expected_pictures > 1}
+        self._bar = tqdm(total=pictures, unit="img" if not words else words.pop() if len(words) == 1 else "picture",
+                         disable=not cfg.progress or None, smoothing=0.1, dynamic_ncols=True)
         self._decoding = cfg.workers
         start = time.perf_counter()
         threads = [self._thread(self._feed, pending, qs["todo"])]
@@ -433,26 +408,23 @@ class Pipeline:
         except BaseException:  # Ctrl-C / SIGTERM: let in-flight writes finish atomically, then stop
             self._stop.set()
             self._join(threads + runners + encoders)
-            self._stop_streams()
             raise
         finally:
+            self._abort_open(_STOPPED)
             self._bar.close()
             self.stats.wall_s = time.perf_counter() - start
             self.stats.pixels_high_water = self._budget.high
-            if self._orders:
-                self.stats.high_water["reorder"] = max(o.high_water for o in self._orders)
         if self._error is not None:
             self._join(threads + runners + encoders)
-            self._stop_streams()
             raise self._error
-        self._stop_streams()  # none is left unless a film's decoder stopped early; then nothing half-done stays
         return self.stats
 
-    def _stop_streams(self) -> None:
-        """After the threads are gone: a film left unfinished (interrupt, fatal error) leaves no output."""
-        for order in self._orders:
-            if not order.done:
-                order.stop()
+    def _abort_open(self, reason: str) -> None:
+        """Sinks still open when the run ends (stopped, or a backend error): no partial multi-page output."""
+        with self._lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            sink.abort(reason)
 
     @staticmethod
     def _join(threads: list[threading.Thread]) -> None:

@@ -8,7 +8,10 @@
                                        next model, composite)
 
 The driver plans the jobs exactly as the single-process run does (``infer.plan_files``: refused files,
-outputs that already exist are skipped), and only the pending ones become a dataset. Every per-picture step is
+outputs that already exist are skipped), and only the pending ones become a dataset, one row per job: a
+multi-page TIFF's pages travel together (pickled between the stages: plain data of our own workers), so the
+write task can hand them in order to the same writer one process uses (one multi-page TIFF, or a file per
+page) through the same :class:`~revive.runtime.sink.OrderedSink`. Every per-picture step is
 the runtime's own (``images.decode_gray``, ``render.ImageWork``: layout, merge, composite), so a file gives the
 same pixels on Ray as on one process. The model actor does the layout and merge as well as the models: the
 tiles of one picture must come back to one place, and a restore -> colorize route needs the merged restoration
@@ -30,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import signal
 import threading
 import time
@@ -45,7 +49,7 @@ import ray.data  # configures the "ray.data" logger: a console handler and a fil
 from .infer import InferOptions
 from .inputs import Job
 from .layout import LayoutOptions
-from .pipeline import RunStats
+from .pipeline import PipelineConfig, RunStats
 from .render import Route
 
 __all__ = ["CRASH_HOOK_ENV", "RayOptions", "infer_on_ray"]
@@ -76,11 +80,15 @@ class _Settings:
     device: str
     backend: str
     batch_size: int
-    native: bool
-    fmt: str
-    quality: int
-    max_pixels: int | None
-    layout: LayoutOptions
+    config: PipelineConfig  # native, depth, quality, compression, keep_mtime, max_pixels, layout: as one process
+
+    @property
+    def native(self) -> bool:
+        return self.config.native
+
+    @property
+    def layout(self) -> LayoutOptions:
+        return self.config.layout
 
 
 @dataclass
@@ -94,52 +102,39 @@ class _Cluster:
 
 
 def _decode(batch: dict[str, np.ndarray], settings: _Settings) -> dict[str, np.ndarray]:
-    """Sources -> the first model's S x S view (if it takes one), the native gray, or why it cannot be read."""
+    """Jobs -> their decoded pictures (every page: the first model's view, the native gray, 16-bit gray and
+    metadata), or why each cannot be read; pickled per job (our own workers' plain data)."""
     from PIL.Image import DecompressionBombWarning
 
-    from .images import DecodeError, decode_gray, set_max_pixels
+    from .images import DecodeError, set_max_pixels
+    from .pipeline import file_pictures
 
-    set_max_pixels(settings.max_pixels)
+    set_max_pixels(settings.config.max_pixels)
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # decode_gray checks the limit itself
     view = settings.route.first_view(settings.layout, settings.native)
     n = len(batch["index"])
-    small = np.zeros((n, view or 1, view or 1), np.uint8)
-    native, heights, widths = np.empty(n, object), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    reasons, decode_ms = np.empty(n, object), np.zeros(n, np.float64)
-    for i, source in enumerate(batch["source"]):
+    pictures, decode_ms = np.empty(n, object), np.zeros(n, np.float64)
+    for i, blob in enumerate(batch["job"]):
         start = time.perf_counter()
-        reasons[i], native[i] = "", b""
+        decoded: list = []
         try:
-            decoded = decode_gray(Path(source), view, keep_native=settings.native, max_pixels=settings.max_pixels)
-            if decoded.small is not None:
-                small[i] = decoded.small
-            if decoded.native is not None:
-                native[i] = decoded.native.tobytes()
-            widths[i], heights[i] = decoded.size
+            for ref in file_pictures(pickle.loads(blob), settings.config):
+                try:
+                    decoded.append(ref.decode(view, settings.native))
+                except DecodeError as exc:
+                    decoded.append(str(exc))
         except DecodeError as exc:
-            reasons[i] = str(exc)
+            decoded.append(str(exc))
+        pictures[i] = pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL)
         decode_ms[i] = round((time.perf_counter() - start) * 1e3, 2)
-    return {**batch, "small": small, "native": native, "height": heights, "width": widths,
-            "reason": reasons, "decode_ms": decode_ms}
-
-
-def _image_bytes(im) -> tuple[bytes, str, int, int]:
-    """A Pillow image as plain columns (Arrow carries bytes, not images); no image: empty bytes."""
-    return (im.tobytes(), im.mode, im.width, im.height) if im is not None else (b"", "", 0, 0)
-
-
-def _image(batch: dict[str, np.ndarray], name: str, i: int):
-    from PIL import Image
-
-    size = (int(batch[f"{name}_width"][i]), int(batch[f"{name}_height"][i]))
-    return Image.frombytes(str(batch[f"{name}_mode"][i]), size, batch[name][i])
+    return {**batch, "pictures": pictures, "decode_ms": decode_ms}
 
 
 class _ModelWorker:
     """One model actor: opens the backend(s) once; takes decoded pictures to finished pictures.
 
-    The rows of every picture in the batch (whole views, tiles) are batched together per model, as the
-    single-process pipeline does; ``ImageWork`` merges them and prepares the next model's rows.
+    The rows of every picture in the batch (whole views, tiles; every page of every job) are batched together
+    per model, as the single-process pipeline does; ``ImageWork`` merges them and prepares the next model's rows.
     """
 
     def __init__(self, settings: _Settings, crash_hook: str = "") -> None:
@@ -153,61 +148,48 @@ class _ModelWorker:
         self.crash_hook, self.calls = crash_hook, 0
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from PIL import Image
-
-        from .images import Decoded
+        from .errors import describe
         from .render import ImageWork
 
         self.calls += 1
         self._maybe_crash()
         cfg = self.settings
         start = time.perf_counter()
-        works: dict[int, ImageWork] = {}
-        for i, reason in enumerate(batch["reason"]):
-            if reason:
-                continue
-            size = (int(batch["width"][i]), int(batch["height"][i]))
-            gray = Image.frombytes("L", size, batch["native"][i]) if cfg.native else None
-            small = batch["small"][i] if cfg.route.first_view(cfg.layout, cfg.native) else None
-            works[i] = ImageWork(Decoded(small, gray, size), cfg.route, cfg.layout, cfg.native)
         n = len(batch["index"])
-        rows, tiles = np.zeros(n, np.int64), np.zeros(n, np.int64)  # per picture, for the run's totals
-        batches = np.zeros(n, np.int64)  # model batches this call ran, counted on its first picture
+        jobs = [pickle.loads(blob) for blob in batch["pictures"]]  # per job: Decoded or a reason, per page
+        works = {(i, k): ImageWork(d, cfg.route, cfg.layout, cfg.native)
+                 for i, pictures in enumerate(jobs) for k, d in enumerate(pictures) if not isinstance(d, str)}
+        rows, tiles = np.zeros(n, np.int64), np.zeros(n, np.int64)  # per job, for the run's totals
+        batches = np.zeros(n, np.int64)  # model batches this call ran, counted on its first job
         tiled = cfg.route.tiles(cfg.layout, cfg.native)
         while any(w.step is not None for w in works.values()):
             for k, backend in enumerate(self.backends):  # later steps' rows appear as earlier ones finish
-                wanted = [(i, r) for i, w in works.items() if w.step == k for r in range(w.rows)]
+                wanted = [(key, r) for key, w in works.items() if w.step == k for r in range(w.rows)]
                 for at in range(0, len(wanted), cfg.batch_size):
                     chunk = wanted[at:at + cfg.batch_size]
-                    out = backend.run(np.stack([works[i].plan.row(r) for i, r in chunk])[:, None])
+                    out = backend.run(np.stack([works[key].plan.row(r) for key, r in chunk])[:, None])
                     batches[0] += 1
-                    for m, (i, r) in enumerate(chunk):
-                        works[i].put(r, {role: value[m] for role, value in out.items()})
-                        rows[i] += 1
-                        tiles[i] += k == 0 and tiled
-        images: dict[str, np.ndarray] = {}
-        for name in ("picture", "restored_gray"):
-            images.update({name: np.empty(n, object), f"{name}_mode": np.empty(n, object),
-                           f"{name}_width": np.zeros(n, np.int64), f"{name}_height": np.zeros(n, np.int64)})
-        reasons = np.array(batch["reason"], object)
-        for i in range(n):
-            work, found = works.get(i), {"picture": None, "restored_gray": None}
-            if work is not None:
-                try:
-                    found = {"picture": work.picture(),
-                             "restored_gray": work.restored if batch["restored"][i] else None}
-                except Exception as exc:  # as on one process: this picture fails, the batch goes on
-                    reasons[i] = f"{type(exc).__name__}: {exc}"
-            for name, im in found.items():
-                (images[name][i], images[f"{name}_mode"][i], images[f"{name}_width"][i],
-                 images[f"{name}_height"][i]) = _image_bytes(im)
+                    for m, (key, r) in enumerate(chunk):
+                        works[key].put(r, {role: value[m] for role, value in out.items()})
+                        rows[key[0]] += 1
+                        tiles[key[0]] += k == 0 and tiled
+        finished, pixels = np.empty(n, object), np.zeros(n, np.int64)
+        for i, pictures in enumerate(jobs):
+            results = []
+            for k, d in enumerate(pictures):
+                if isinstance(d, str):
+                    results.append(d)
+                    continue
+                try:  # as on one process: this picture fails, the batch goes on
+                    results.append(works.pop((i, k)).finish())
+                    pixels[i] += d.size[0] * d.size[1]
+                except Exception as exc:  # noqa: BLE001
+                    results.append(describe(exc))
+            finished[i] = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
         seconds = time.perf_counter() - start
-        keep = ("index", "output", "restored", "decode_ms")
-        return {**{k: batch[k] for k in keep}, **images, "reason": reasons,
-                "infer_ms": np.full(n, round(seconds * 1e3 / max(len(works), 1), 2)),
-                "rows": rows, "tiles": tiles, "batches": batches,
-                "pixels": np.array([int(batch["width"][i] * batch["height"][i]) if i in works else 0
-                                    for i in range(n)], np.int64)}
+        return {"index": batch["index"], "job": batch["job"], "decode_ms": batch["decode_ms"], "finished": finished,
+                "infer_ms": np.full(n, round(seconds * 1e3 / max(n, 1), 2)), "rows": rows, "tiles": tiles,
+                "batches": batches, "pixels": pixels}
 
     def _maybe_crash(self) -> None:
         if not self.crash_hook:
@@ -220,32 +202,30 @@ class _ModelWorker:
 
 
 def _write(batch: dict[str, np.ndarray], settings: _Settings) -> dict[str, np.ndarray]:
-    """Encode and write each finished picture atomically; returns its status and reason."""
-    from .files import write_atomic
-    from .images import encode
+    """Each job's finished pictures through its writer (runtime-infer's own: atomic files, one multi-page TIFF),
+    in page order; returns each picture's outcome and the job's."""
+    from .sink import OrderedSink
+    from .writers import file_writer
 
     n = len(batch["index"])
-    status, reasons, encode_ms = np.empty(n, object), np.empty(n, object), np.zeros(n, np.float64)
+    errors, pages, encode_ms = np.empty(n, object), np.empty(n, object), np.zeros(n, np.float64)
     for i in range(n):
-        reasons[i] = batch["reason"][i]
-        if reasons[i]:
-            status[i] = "failed"
-            continue
         start = time.perf_counter()
-        try:
-            if batch["restored_gray"][i]:
-                write_atomic(Path(batch["restored"][i]), encode(_image(batch, "restored_gray", i), settings.fmt,
-                                                                settings.quality))
-            write_atomic(Path(batch["output"][i]), encode(_image(batch, "picture", i), settings.fmt,
-                                                          settings.quality))
-            status[i] = "written"
-        except OSError as exc:
-            status[i], reasons[i] = "failed", f"cannot write: {exc}"
-        except Exception as exc:  # one file's bad luck must not stop the run; the reason says what
-            status[i], reasons[i] = "failed", f"{type(exc).__name__}: {exc}"
+        job, results = pickle.loads(batch["job"][i]), pickle.loads(batch["finished"][i])
+        outcome: dict[int, str] = {}
+        closed: list[str] = []
+        sink = OrderedSink(file_writer(job, settings.config), on_picture=outcome.__setitem__,
+                           on_close=closed.append)
+        for k, result in enumerate(results):
+            if isinstance(result, str):
+                sink.fail(k, result)
+            else:
+                sink.put(k, result)
+        sink.expect(len(results))
+        errors[i], pages[i] = closed[0] if closed else "", json.dumps(outcome)
         encode_ms[i] = round((time.perf_counter() - start) * 1e3, 2)
     passed = ("index", "decode_ms", "infer_ms", "rows", "tiles", "batches", "pixels")
-    return {**{k: batch[k] for k in passed}, "status": status, "reason": reasons, "encode_ms": encode_ms}
+    return {**{k: batch[k] for k in passed}, "error": errors, "pages": pages, "encode_ms": encode_ms}
 
 
 # -- the driver -----------------------------------------------------------------------------------------
@@ -261,22 +241,28 @@ def infer_on_ray(models: Sequence[str | Path], inputs: Sequence[str | Path], out
     """
     from .card import DEFAULT_BATCH_SIZE, read_card
     from .models import resolve_model
+    from .film import FilmJob
     from .infer import plan_files
-    from .inputs import mark_output_folder, remove_stale_parts
+    from .inputs import InputError, mark_output_folder, remove_stale_parts
 
     started = time.perf_counter()
     jobs = plan_files(models, inputs, output, options)  # checks the cards and the route, plans the outputs
+    film = next((j for j in jobs if isinstance(j, FilmJob)), None)
+    if film is not None:  # a film's frames go through one process's sink to one encoder
+        raise InputError(f"{film.source}: films run on one process (infer_files), not on Ray")
     mark_output_folder(Path(output))  # as infer_files: a later run knows the images there are outputs
     cards = [read_card(resolve_model(m)) for m in models]
     for job in jobs:
         if job.status == "failed":
             log.warning("%s: %s", job.source, job.reason)
     remove_stale_parts(jobs)
+    config = PipelineConfig(native=options.native, depth=options.depth, quality=options.quality,
+                            compression=options.compression, keep_mtime=options.keep_mtime,
+                            max_pixels=options.max_pixels or None, progress=False, layout=options.layout)
     settings = _Settings(models=tuple(resolve_model(m) for m in models), route=Route.from_cards(cards),
                          device=options.device, backend=options.backend,
                          batch_size=options.batch_size or min(cards[0].batch["opt"], DEFAULT_BATCH_SIZE),
-                         native=options.native, fmt=options.fmt, quality=options.quality,
-                         max_pixels=options.max_pixels or None, layout=options.layout)
+                         config=config)
     stats = RunStats(jobs=jobs)
     connected_here = not ray.is_initialized()
     if connected_here:
@@ -300,7 +286,7 @@ def infer_on_ray(models: Sequence[str | Path], inputs: Sequence[str | Path], out
         if connected_here:
             ray.shutdown()
         if options.summary:
-            _write_summary(options.summary, stats, cards, settings, on, time.perf_counter() - started)
+            _write_summary(options, stats, cards, settings, on, time.perf_counter() - started)
 
 
 def _check_models_open(settings: _Settings, on: _Cluster) -> None:
@@ -368,8 +354,7 @@ def _dataset(pending: list[Job], settings: _Settings, on: _Cluster):
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver's own bar counts finished files
     context.print_on_execution_start = False
-    items = [{"index": i, "source": str(j.source), "output": str(j.output),
-              "restored": str(j.restored) if j.restored is not None else ""} for i, j in enumerate(pending)]
+    items = [{"index": i, "job": pickle.dumps(j, protocol=pickle.HIGHEST_PROTOCOL)} for i, j in enumerate(pending)]
     b = settings.batch_size
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // b, 1000)))
     ds = ds.map_batches(_decode, batch_size=b, fn_args=(settings,), batch_format="numpy")
@@ -389,24 +374,31 @@ def _dataset(pending: list[Job], settings: _Settings, on: _Cluster):
 def _collect(results, pending: list[Job], stats: RunStats, progress: bool) -> None:
     from tqdm import tqdm
 
-    with tqdm(total=len(pending), unit="img", disable=not progress or None, dynamic_ncols=True) as bar:
+    pictures = sum(len(j.pages) for j in pending)
+    with tqdm(total=pictures, unit="img" if pictures == len(pending) else "page", disable=not progress or None,
+              dynamic_ncols=True) as bar:
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
             for k, index in enumerate(batch["index"]):
                 job = pending[int(index)]
-                job.status, job.reason = str(batch["status"][k]), str(batch["reason"][k] or "")
+                job.page_reasons = {int(i): r for i, r in json.loads(str(batch["pages"][k])).items()}
+                error = str(batch["error"][k] or "")
+                if error:
+                    job.page_reasons = {i: r or error for i, r in job.page_reasons.items()}
+                job.settle(error)
                 job.timings = {name: float(batch[name][k]) for name in ("decode_ms", "infer_ms", "encode_ms")
                                if float(batch[name][k])}
-                if job.status == "failed":
-                    log.warning("%s: %s", job.source, job.reason)
-                else:
+                for i, reason in sorted(job.page_reasons.items()):
+                    if reason:
+                        log.warning("%s: %s", job.describe(i), reason)
+                if job.status != "failed":
                     stats.pixels += int(batch["pixels"][k])
                 stats.rows += int(batch["rows"][k])
                 stats.tiles += int(batch["tiles"][k])
                 stats.batches += int(batch["batches"][k])
-            bar.update(len(batch["index"]))
+                bar.update(len(job.pages))
 
 
-def _write_summary(path: Path, stats: RunStats, cards, settings: _Settings, on: _Cluster | None,
+def _write_summary(options: InferOptions, stats: RunStats, cards, settings: _Settings, on: _Cluster | None,
                    total_s: float) -> None:
     """runtime-infer's ``--summary`` report: the same counts and per-file records, Ray's settings."""
     from .files import write_atomic
@@ -418,14 +410,13 @@ def _write_summary(path: Path, stats: RunStats, cards, settings: _Settings, on: 
         "models": [{"path": str(p), "task": c.task, "architecture": c.architecture, "precision": c.precision,
                     "image_size": c.image_size} for p, c in zip(settings.models, cards)],
         "settings": {"batch_size": settings.batch_size, "size": "native" if settings.native else "model",
-                     "format": settings.fmt, "tile": layout.tile, "overlap": layout.overlap,
+                     "format": options.fmt, "depth": settings.config.depth, "tile": layout.tile,
+                     "overlap": layout.overlap,
                      "max_side": layout.max_side, "ray_workers": on.workers if on else None,
                      "ray_gpus_per_worker": on.gpus_per_worker if on else None,
                      "cluster": on.resources if on else {}},
         **stats.summary(),
         "total_s": round(total_s, 3),
-        "files": [{"input": str(j.source), "output": str(j.output), "status": j.status,
-                   **({"reason": j.reason} if j.reason else {}), **({"timings": j.timings} if j.timings else {})}
-                  for j in stats.jobs],
+        "files": [j.record() for j in stats.jobs],
     }
-    write_atomic(path, json.dumps(report, indent=2).encode())
+    write_atomic(Path(options.summary), json.dumps(report, indent=2).encode())

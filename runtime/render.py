@@ -12,7 +12,8 @@ so a file gives the same pixels whichever way it travels::
         for i in range(len(plan)):                                # rows of many pictures may share a batch
             out = backends[work.step].run(plan.row(i)[None, None])
             work.put(i, {role: value[0] for role, value in out.items()})   # thread-safe
-    data = encode(work.picture(), "png")                          # and work.restored for --save-restored
+    finished = work.finish()                                      # picture, restored gray, metadata
+    data = encode(finished.picture, "png", finished.meta)         # revive.runtime.encode (any format, 8/16 bits)
 
 :func:`run_image` is that loop for a driver that runs one picture at a time.
 
@@ -43,10 +44,24 @@ from PIL import Image
 
 from .card import CardError, ModelCard
 from .composite import apply_restore, colorize_native
+from .composite16 import apply_restore16, colorize_native16
 from .images import Decoded
 from .layout import LayoutOptions, TilePlan, WholeView, view
+from .metadata import Metadata, srgb_tone
 
-__all__ = ["ImageWork", "Route", "run_image"]
+__all__ = ["Finished", "ImageWork", "Route", "run_image"]
+
+Picture = Image.Image | np.ndarray  # 8-bit "L"/"RGB", or uint16 H x W / H x W x 3 (a 16-bit output)
+
+
+@dataclass
+class Finished:
+    """A picture's outputs, ready to encode: the picture, the restored gray (restore routes), the metadata."""
+
+    picture: Picture
+    restored: Picture | None
+    meta: Metadata | None
+
 
 log = logging.getLogger(__name__)
 _UP = Image.Resampling.BICUBIC
@@ -111,8 +126,11 @@ class ImageWork:
         route.check(options, native)
         self.route, self.options, self.native = route, options, native
         self.gray = decoded.native  # PIL "L" at the input's size, or None for model-size output
+        self.deep = decoded.deep if native else None  # uint16 gray when the output is 16-bit
+        self.meta = decoded.meta
         self.size = decoded.size
         self.restored: Image.Image | None = None  # the restored gray at the output's size
+        self.restored16: np.ndarray | None = None  # its 16-bit twin (deep inputs)
         self._luma: Image.Image | None = None
         self._rgb: np.ndarray | None = None  # the colorizer's S x S x 3
         self._lock = threading.Lock()
@@ -149,6 +167,7 @@ class ImageWork:
         task = self.route.tasks[self.step]
         if isinstance(self.plan, TilePlan):
             restored, mask = self.plan.result()
+            self._restore16(restored, mask)
             self._luma = self.restored = apply_restore(self.gray, restored, mask)
             self.gray = None  # the restored gray is the picture's luminance from here on
             outputs = None
@@ -156,6 +175,7 @@ class ImageWork:
             outputs = self.plan.outputs
             if task in ("restore", "pipeline"):
                 restored, mask = outputs["restored"][0], outputs["mask"][0]
+                self._restore16(restored, mask)
                 self._luma = self.restored = (apply_restore(self.gray, restored, mask) if self.native
                                               else Image.fromarray(restored, "L"))
             if task in ("colorize", "pipeline"):
@@ -174,6 +194,10 @@ class ImageWork:
         else:
             self.step = None
 
+    def _restore16(self, restored: np.ndarray, mask: np.ndarray) -> None:
+        if self.deep is not None:
+            self.deep = self.restored16 = apply_restore16(self.deep, np.asarray(self.gray), restored, mask)
+
     @property
     def luma(self) -> Image.Image | None:
         """The picture's luminance at the output's size (the restored gray when restored), once done."""
@@ -184,16 +208,29 @@ class ImageWork:
         """The colorizer's S x S x 3 uint8 output (None without a colorizer), once done."""
         return self._rgb
 
-    def picture(self) -> Image.Image:
-        """The output picture: RGB for colorizing routes, the restored gray for a restorer alone."""
+    def picture(self) -> Picture:
+        """The output picture: RGB for colorizing routes, the restored gray for a restorer alone; uint16
+        arrays when the output is 16-bit."""
         if self.step is not None:
             raise RuntimeError("the picture is not ready: some rows are not back")
+        tone = srgb_tone(self.meta.icc) if self.meta is not None and self.meta.icc_gray else None
+        if self.deep is not None:
+            if self._rgb is None:
+                return self.deep
+            luma16 = self.deep if tone is None else np.rint(np.interp(self.deep, np.arange(256) * 257.0,
+                                                                      tone * 257.0)).astype(np.uint16)
+            return colorize_native16(luma16, self._rgb)
         luma = self._luma if self._luma is not None else self.gray
         if self._rgb is None:
             return luma
         if not self.native:
             return Image.fromarray(self._rgb, "RGB")
-        return colorize_native(luma, self._rgb)
+        return colorize_native(luma if tone is None else luma.point(tone.tolist()), self._rgb)
+
+    def finish(self) -> Finished:
+        """The composited outputs (the costly step: run it on a worker thread)."""
+        restored = self.restored16 if self.restored16 is not None else self.restored
+        return Finished(self.picture(), restored, self.meta)
 
 
 def run_image(decoded: Decoded, route: Route, options: LayoutOptions,

@@ -18,7 +18,7 @@ count, rate and duration); colour is converted with BT.709 (720 lines and up) or
 range and tagged so, which is what players assume for untagged video of those sizes too; FFV1 stores the
 RGB itself (``bgr0``; gray as ``gray``), bit-exact. Audio streams are copied packet for packet, never
 re-encoded, interleaved with the video by time. Sizes that 4:2:0 cannot hold (odd width or height) are
-encoded 4:4:4. The file is written beside its final name (``files.temporary_beside``) and renamed into place
+encoded 4:4:4. The file is written beside its final name (``files.AtomicFile``) and renamed into place
 by :meth:`VideoWriter.close`: a killed run never leaves a partial film under the final name.
 """
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import UserError
-from .files import temporary_beside
+from .files import AtomicFile
 from .images import DecodeError
 
 __all__ = ["CODECS", "CONTAINERS", "VIDEO_EXTS", "Clock", "EncodeSettings", "FilmReader", "Timing", "VideoError",
@@ -233,13 +232,13 @@ class VideoWriter:
                  gray: bool, audio_from: Path | None = None) -> None:
         self.av = av = import_av()
         self.path, self.gray, self.clock = path, gray, clock
-        self.tmp = temporary_beside(path)
+        self.file = AtomicFile(path, opened=False)  # FFmpeg opens it by name
         self._out = self._audio_in = None
         self._audio: dict[int, Any] = {}  # input audio stream index -> output stream
         self._packets: Iterator[Any] | None = None
         self._held: Any = None  # the next audio packet, read ahead to interleave by time
         try:
-            self._out = av.open(str(self.tmp), "w", format=CONTAINERS[settings.container],
+            self._out = av.open(str(self.file.temporary), "w", format=CONTAINERS[settings.container],
                                 options={"movflags": "+faststart"} if settings.container in ("mp4", "mov") else {})
             self._video = self._video_stream(settings, size)
             if audio_from is not None:
@@ -354,7 +353,7 @@ class VideoWriter:
             self.abort()
             raise VideoError(f"cannot write {self.path.name}: {_short(exc)}") from None
         self._close_audio()
-        os.replace(self.tmp, self.path)
+        self.file.commit()
 
     def abort(self) -> None:
         """Close without finishing and delete the temporary file (safe to call more than once)."""
@@ -365,7 +364,7 @@ class VideoWriter:
                 except Exception:  # noqa: BLE001 - a half-written file is being thrown away anyway
                     log.debug("%s: closing a discarded film failed", self.path, exc_info=True)
         self._out = self._audio_in = None
-        self.tmp.unlink(missing_ok=True)
+        self.file.discard()
 
     def _close_audio(self) -> None:
         if self._audio_in is not None:

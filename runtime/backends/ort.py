@@ -55,7 +55,17 @@ class OrtBackend(Backend):
             raise BackendError(f"{self.path}: ONNX Runtime could not load the model: {exc}") from None
         self._cuda = "CUDAExecutionProvider" in self.session.get_providers()
         if use_cuda and not self._cuda:
-            log.warning("%s: CUDA provider requested but the session fell back to CPU", self.path.name)
+            # onnxruntime-gpu lists the CUDA provider even where its libraries cannot load, then runs on the
+            # CPU after logging why (seen with 1.31.1: "libcublasLt.so.13: cannot open shared object file").
+            why = ("ONNX Runtime could not start its CUDA provider (its log above says why; usually the CUDA 13 "
+                   "and cuDNN 9 libraries are not on the loader path: LD_LIBRARY_PATH, or pip's nvidia-* "
+                   "packages)")
+            if self.device == "cuda":
+                raise BackendError(f"{self.path.name}: --device cuda: {why}")
+            log.warning("%s: %s; running on the CPU", self.path.name, why)
+        if self._cuda and self.device == "cuda":
+            # No silent rerun on the CPU (with a print) when a CUDA kernel fails mid-run: --device cuda means it.
+            self.session.disable_fallback()
         self._input = self.card.input.name
         self._outputs = [(o.name, o.role) for o in self.card.outputs]
         log.info("%s: ONNX Runtime on %s", self.path.name, ", ".join(self.session.get_providers()))

@@ -7,9 +7,10 @@ a free slot, so as many batches as there are slots run at once from different
 threads. Every TensorRT call that reports failure by its return value and every
 CUDA call is checked.
 
-``tensorrt`` is imported lazily (``tensorrt_rtx`` is accepted in its place: the
-calls used here are the same); CUDA memory goes through ``cuda_memory``
-(cuda-python or pycuda).
+``tensorrt`` is imported lazily; TensorRT-RTX is accepted in its place (the
+calls used here are the same): ``tensorrt_rtx`` (the ``tensorrt-rtx-cu13`` package)
+or ``tensorrt_rtx_bindings``, the module the ``tensorrt-rtx-cu13-bindings`` wheel
+installs on its own. CUDA memory goes through ``cuda_memory`` (cuda-python or pycuda).
 """
 
 from __future__ import annotations
@@ -26,30 +27,48 @@ from ..card import ModelCard
 from .base import Backend, BackendError, Tensor
 from .cuda_memory import CudaMemory, open_cuda_memory
 
-__all__ = ["DEFAULT_SLOTS", "TensorRTBackend", "import_tensorrt"]
+__all__ = ["DEFAULT_SLOTS", "TENSORRT_MODULES", "TensorRTBackend", "import_tensorrt", "is_rtx", "product"]
 
 log = logging.getLogger(__name__)
 DEFAULT_SLOTS = 2
 TENSORRT_HINT = ("pip install tensorrt (TensorRT >= 10.12 Python bindings; needs an NVIDIA GPU and CUDA), "
-                 "or tensorrt_rtx; without TensorRT run the FP16 ONNX model instead "
+                 "or tensorrt-rtx-cu13; without TensorRT run the FP16 ONNX model instead "
                  "(runtime-infer --engine NAME.fp16.onnx ...)")
+# In order of preference: TensorRT, then TensorRT-RTX as its meta package names it, then its bindings wheel alone.
+TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
 
 
 def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, else ``tensorrt_rtx``; BackendError naming the package when neither."""
-    try:
-        import tensorrt as trt
-    except ImportError:
+    """The first of ``TENSORRT_MODULES`` that imports; BackendError naming the package when none does."""
+    import importlib
+
+    for name in TENSORRT_MODULES:
         try:
-            import tensorrt_rtx as trt
+            return importlib.import_module(name)
         except ImportError:
-            raise BackendError(f"TensorRT is not installed: {TENSORRT_HINT}") from None
-    return trt
+            continue
+    raise BackendError(f"TensorRT is not installed: {TENSORRT_HINT}")
+
+
+def is_rtx(trt: Any) -> bool:
+    """Whether ``trt`` is TensorRT-RTX (versions from 1.0, strongly typed only, no timing cache)."""
+    return trt.__name__.split(".")[0].startswith("tensorrt_rtx")
+
+
+def product(trt: Any) -> str:
+    """``TensorRT 10.13.0`` or ``TensorRT-RTX 1.7.1.116``: what a message should call this module."""
+    return f"{'TensorRT-RTX' if is_rtx(trt) else 'TensorRT'} {trt.__version__}"
 
 
 def rebuild_hint(path: Path, card: ModelCard) -> str:
     source = card.build.get("source") or card.build.get("onnx") or "CKPT|ONNX"
     return f"rebuild it here: python export/to_trt.py {source} -o {path} --force"
+
+
+def _builder(card: ModelCard) -> str:
+    """``TensorRT-RTX 1.7.1.116`` when the card says an RTX module built the engine, else empty."""
+    module, version = card.build.get("tensorrt_module", ""), card.build.get("tensorrt_version", "")
+    return f"TensorRT-RTX {version}" if str(module).startswith("tensorrt_rtx") and version else ""
 
 
 class _Slot:
@@ -150,7 +169,7 @@ class TensorRTBackend(Backend):
                 self._close()
                 raise
         self._outputs = [(o.name, o.role) for o in card.outputs]
-        log.info("%s: TensorRT %s on %s, %d slots, batch %d..%d", path.name, trt.__version__,
+        log.info("%s: %s on %s, %d slots, batch %d..%d", path.name, product(trt),
                  self._memory.device_info(), len(self._slots), card.batch["min"], card.batch["max"])
 
     def _mismatch_message(self, path: Path, card: ModelCard) -> str:
@@ -158,9 +177,10 @@ class TensorRTBackend(Backend):
         built_gpu = card.build.get("gpu_name", "an unknown GPU")
         built_cc = card.build.get("compute_capability", "?")
         here = self._memory.device_info()
-        return (f"{path}: TensorRT {self._trt.__version__} could not deserialize the engine (see its log above). "
-                f"It was built by TensorRT {built} for {built_gpu} (compute capability {built_cc}); this is "
-                f"TensorRT {self._trt.__version__} on {here}. Engines are tied to one TensorRT version and one "
+        here_trt = product(self._trt)
+        return (f"{path}: {here_trt} could not deserialize the engine (see its log above). "
+                f"It was built by {_builder(card) or 'TensorRT ' + built} for {built_gpu} (compute capability "
+                f"{built_cc}); this is {here_trt} on {here}. Engines are tied to one TensorRT version and one "
                 f"compute capability: {rebuild_hint(path, card)}")
 
     def _names(self) -> list[str]:
@@ -185,7 +205,7 @@ class TensorRTBackend(Backend):
 
     @property
     def providers(self) -> list[str]:
-        return [f"TensorRT {self._trt.__version__}"]
+        return [product(self._trt)]
 
     def _run(self, gray: np.ndarray) -> dict[str, np.ndarray]:
         slot = self._free.get()

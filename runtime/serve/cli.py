@@ -66,8 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--size", choices=("native", "model"), default="native",
                      help="native: the input's own size; model: the model's square output (default %(default)s)")
     out.add_argument("--format", choices=FORMATS, default=ds.fmt, dest="fmt",
-                     help="default output format; a request's 'format' parameter overrides it (default %(default)s)")
-    out.add_argument("--quality", type=int, default=ds.quality, help="JPEG quality 1..100 (default %(default)s)")
+                     help="default output format (auto: the upload's own container); a request's 'format' "
+                          "parameter overrides it; a multi-page TIFF upload always gets a multi-page TIFF "
+                          "(default %(default)s)")
+    out.add_argument("--depth", choices=("auto", "8", "16"), default=ds.depth,
+                     help="bits per sample of PNG and TIFF responses; auto: the upload's (default %(default)s)")
+    out.add_argument("--compression", choices=("deflate", "lzw", "none"), default=ds.compression,
+                     help="TIFF responses (default %(default)s; lzw needs pip install 'revive[lzw]')")
+    out.add_argument("--quality", type=int, default=ds.quality,
+                     help="JPEG and WebP quality 1..100 (default %(default)s)")
     out.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                      help="refuse larger images (decompression-bomb guard); 0: no limit (default %(default)s)")
     out.add_argument("--workers", type=int, default=min(4, cpu_count()),
@@ -122,6 +129,8 @@ def _check_args(args: argparse.Namespace) -> str:
         return "--max-side must be at least 1"
     if args.overlap is not None and args.overlap < 0:
         return "--overlap must be 0 or more pixels"
+    if args.depth == "16" and args.fmt in ("jpg", "webp"):
+        return f"--depth 16: {args.fmt} holds 8 bits per sample; use --format png, tiff or auto"
     try:
         _layout(args)
     except ValueError as exc:
@@ -142,19 +151,22 @@ def _run(args: argparse.Namespace) -> int:
     from PIL.Image import DecompressionBombWarning
 
     from ..backends import check_model_path, open_backend
+    from ..encode import check_compression
     from ..images import set_max_pixels
     from .server import ServeConfig, serve
     from .service import ServiceConfig
 
     for path in args.engine:
         check_model_path(path)
+    check_compression(args.compression)
     set_max_pixels(args.max_pixels)
     warnings.simplefilter("ignore", category=DecompressionBombWarning)  # the decoder checks --max-pixels itself
     backends = [open_backend(path, device=args.device, concurrency=args.instances, backend=args.backend)
                 for path in args.engine]
     try:
-        service = ServiceConfig(native=args.size == "native", fmt=args.fmt, quality=args.quality,
-                                max_pixels=args.max_pixels or None, workers=args.workers, layout=_layout(args))
+        service = ServiceConfig(native=args.size == "native", fmt=args.fmt, quality=args.quality, depth=args.depth,
+                                compression=args.compression, max_pixels=args.max_pixels or None,
+                                workers=args.workers, layout=_layout(args))
         config = ServeConfig(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                              metrics_port=args.metrics_port,
                              max_batch=args.max_batch or min(backends[0].card.batch["max"], 32),

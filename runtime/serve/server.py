@@ -3,8 +3,9 @@
 The model's interface (the batch dimension is Triton's, shapes below are per request element):
 
 - input ``image``: BYTES [1], one encoded image file (any format runtime-infer reads);
-- output ``image``: BYTES [1], the encoded result (PNG, or JPEG when the request's ``format``
-  parameter is ``jpg``); ``restored``: BYTES [1], the restored gray, for models that restore;
+- output ``image``: BYTES [1], the encoded result (the upload's own container, or the request's ``format``
+  parameter: auto, png, jpg, tiff, webp; a multi-page TIFF upload: one multi-page TIFF); ``restored``:
+  BYTES [1], the restored gray, for models that restore;
   ``error``: BYTES [1], empty when the image was served, else the one-line reason.
 
 Why an ``error`` output instead of a failed request: PyTriton answers a whole dynamic batch at once and

@@ -57,7 +57,7 @@ def test_awkward_inputs_are_written_or_reported(tmp_path, tiny_onnx):
     good, bad = make_corpus(tmp_path / "in")
     out, summary = tmp_path / "out", tmp_path / "summary.json"
     assert run("--engine", tiny_onnx["rgb"], tmp_path / "in", "-o", out, "--max-pixels", 50000,
-               "--summary", summary) == 1
+               "--summary", summary, "--format", "png") == 1
     report = json.loads(summary.read_text())
     by_input = {Path(f["input"]).relative_to(tmp_path / "in").as_posix(): f for f in report["files"]}
     assert sorted(by_input) == sorted(good + bad)
@@ -83,7 +83,7 @@ def test_awkward_inputs_are_written_or_reported(tmp_path, tiny_onnx):
 def test_exif_rotation_sizes_and_special_gray_levels(tmp_path, tiny_onnx):
     make_corpus(tmp_path / "in")
     out = tmp_path / "out"
-    run("--engine", tiny_onnx["lab"], tmp_path / "in", "-o", out)
+    run("--engine", tiny_onnx["lab"], tmp_path / "in", "-o", out, "--format", "png")
     with Image.open(out / "rotated.png") as im:
         assert im.size == (40, 60)  # stored 60 x 40, displayed rotated
     with Image.open(tmp_path / "in" / "deep16.png") as im:
@@ -152,7 +152,8 @@ def test_never_writes_over_an_input_and_skips_done_work(tmp_path, tiny_onnx):
     before = (src / "a.png").read_bytes()
     summary = tmp_path / "s.json"
     assert run("--engine", tiny_onnx["rgb"], src, "-o", src, "--summary", summary) == 2  # -o = an input folder
-    assert run("--engine", tiny_onnx["rgb"], src / "a.png", src / "b.jpg", "-o", src, "--summary", summary) == 1
+    assert run("--engine", tiny_onnx["rgb"], src / "a.png", src / "b.jpg", "-o", src, "--summary", summary,
+               "--format", "png") == 1
     assert (src / "a.png").read_bytes() == before
     files = {Path(f["input"]).name: f for f in json.loads(summary.read_text())["files"]}
     assert files["a.png"]["status"] == "failed" and "overwrite an input" in files["a.png"]["reason"]
@@ -160,21 +161,24 @@ def test_never_writes_over_an_input_and_skips_done_work(tmp_path, tiny_onnx):
     # Outputs inside an input folder are never taken for inputs on the next run.
     (src / "b.png").unlink()
     out = src / "colour"
-    assert run("--engine", tiny_onnx["rgb"], src, "-o", out, "--summary", summary) == 0
-    assert run("--engine", tiny_onnx["rgb"], src, "-o", out, "--summary", summary) == 0
+    assert run("--engine", tiny_onnx["rgb"], src, "-o", out, "--summary", summary, "--format", "png") == 0
+    assert run("--engine", tiny_onnx["rgb"], src, "-o", out, "--summary", summary, "--format", "png") == 0
     counts = json.loads(summary.read_text())["counts"]
     assert counts == {"written": 0, "skipped": 2, "failed": 0, "pending": 0}
 
 
-def test_output_name_collision_is_reported(tmp_path, tiny_onnx):
+def test_inputs_that_would_share_an_output_both_get_one(tmp_path, tiny_onnx):
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(noise(20, 30)).save(src / "x.png")
-    Image.fromarray(noise(20, 30)).save(src / "x.jpg")
-    summary = tmp_path / "s.json"
-    assert run("--engine", tiny_onnx["rgb"], src, "-o", tmp_path / "out", "--summary", summary) == 1
-    statuses = sorted(f["status"] for f in json.loads(summary.read_text())["files"])
-    assert statuses == ["failed", "written"]
+    Image.fromarray(noise(20, 30, seed=1)).save(src / "x.jpg")
+    Image.fromarray(noise(20, 30, seed=2)).save(src / "x.jpg.png")  # already the name the rule would give x.jpg
+    summary, out = tmp_path / "s.json", tmp_path / "out"
+    assert run("--engine", tiny_onnx["rgb"], src, "-o", out, "--summary", summary, "--format", "png") == 1
+    files = {Path(f["input"]).name: f for f in json.loads(summary.read_text())["files"]}
+    assert files["x.png"]["status"] == "written" and files["x.png"]["output"] == str(out / "x.png.png")
+    assert files["x.jpg.png"]["status"] == "written" and files["x.jpg.png"]["output"] == str(out / "x.jpg.png")
+    assert files["x.jpg"]["status"] == "failed" and "also the output of" in files["x.jpg"]["reason"]
 
 
 @pytest.mark.parametrize("problem", ["missing", "no_card", "engine_without_card", "unknown_suffix", "no_inputs",
@@ -221,8 +225,8 @@ def test_ext_filter_and_recursion(tmp_path, tiny_onnx, capsys):
     Image.fromarray(noise(20, 30)).save(src / "deep" / "er" / "b.JPG")
     (src / "notes.txt").write_text("not an input")
     assert run("--engine", tiny_onnx["rgb"], src, "-o", tmp_path / "out", "--ext", "jpg, .jpeg") == 0
-    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
-        ["deep/er/b.png"]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("[!.]*.*")) == \
+        ["deep/er/b.JPG"]  # --format auto: the JPEG's own container, and its own spelling
 
 
 def test_an_existing_folder_inside_an_input_folder_is_not_taken_for_outputs(tmp_path, tiny_onnx):

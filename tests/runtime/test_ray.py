@@ -197,3 +197,28 @@ def test_killed_driver_leaves_whole_files_and_the_rerun_writes_the_rest(tmp_path
     assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept
     assert not list(out.glob(".*.part"))
     assert len(list(out.glob("*.png"))) == count
+
+
+def test_archival_fidelity_on_ray(tmp_path, tiny_onnx, restore_onnx):
+    """Pages, 16 bits and metadata on Ray: the very files one process writes, pages counted alike."""
+    import tifffile
+
+    from .test_fidelity import archival_jpeg, ramp16, write_pages
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_pages(folder / "album.tif", 3)
+    archival_jpeg(folder / "scan.jpg")
+    Image.fromarray(ramp16(30, 40)).save(folder / "deep.png", dpi=(1200, 1200))
+    args = ["--engine", restore_onnx, "--engine", tiny_onnx["rgb"], folder, "--save-restored"]
+    assert run(*args, "-o", tmp_path / "one", "--summary", tmp_path / "one.json") == 0
+    assert run(*args, "-o", tmp_path / "ray", "--summary", tmp_path / "ray.json", "--ray", "auto") == 0
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("[!.]*"))
+    assert one == sorted(p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").rglob("[!.]*"))
+    assert len(one) == 6
+    for rel in one:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "ray" / rel).read_bytes(), rel
+    with tifffile.TiffFile(tmp_path / "ray" / "album.tif") as tif:
+        assert len(tif.pages) == 3
+    counts = [json.loads((tmp_path / f"{n}.json").read_text())["counts"] for n in ("one", "ray")]
+    assert counts[0] == counts[1] == {"written": 5, "skipped": 0, "failed": 0, "pending": 0}

@@ -107,8 +107,8 @@ def test_exif_rotation_before_tiling(tmp_path, smoothing_onnx):
     exif[0x0112] = 6  # rotate 90 degrees clockwise to view
     Image.fromarray(gray).save(tmp_path / "rot.jpg", exif=exif, quality=100)
     assert run("--engine", smoothing_onnx[32], tmp_path / "rot.jpg", "-o", tmp_path / "out") == 0
-    with Image.open(tmp_path / "out" / "rot.png") as im:
-        assert im.size == (40, 90)
+    with Image.open(tmp_path / "out" / "rot.jpg") as im:  # --format auto: JPEG in, JPEG out
+        assert im.size == (40, 90) and im.getexif().get(0x0112, 1) == 1
 
 
 def test_overlap_over_half_the_models_tile_is_a_usage_error(tmp_path, smoothing_onnx, capsys):

@@ -109,12 +109,30 @@ def test_batches_below_the_profile_minimum_are_padded(tmp_path, tiny_onnx, fake_
         np.testing.assert_array_equal(out, np.repeat(gray, 3, axis=1))
 
 
-def test_tensorrt_rtx_is_accepted(tmp_path, tiny_onnx, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    monkeypatch.setitem(sys.modules, "tensorrt_rtx", trt_fakes.make_tensorrt(name="tensorrt_rtx"))
+@pytest.mark.parametrize("module", ["tensorrt_rtx", "tensorrt_rtx_bindings"])
+def test_tensorrt_rtx_is_accepted(tmp_path, tiny_onnx, monkeypatch, module):
+    # tensorrt_rtx comes with the tensorrt-rtx-cu13 package; tensorrt_rtx_bindings is all the
+    # tensorrt-rtx-cu13-bindings wheel installs (its top_level.txt, version 1.7.1.116).
+    for name in ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, module, trt_fakes.make_tensorrt("1.7.1.116", name=module))
     monkeypatch.setattr(tensorrt_engine, "open_cuda_memory", trt_fakes.FakeMemory)
     with open_backend(_engine(tmp_path, tiny_onnx)) as backend:
-        assert backend.run(_gray(2))["rgb"].shape == (2, 3, 32, 32)
+        assert backend.providers == ["TensorRT-RTX 1.7.1.116"]
+        gray = _gray(2)
+        np.testing.assert_array_equal(backend.run(gray)["rgb"], np.repeat(gray, 3, axis=1))
+
+
+def test_an_engine_built_by_tensorrt_rtx_is_named_so_when_it_cannot_load(tmp_path, tiny_onnx, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", trt_fakes.make_tensorrt("10.13.0", deserialize_fails=True))
+    monkeypatch.setattr(tensorrt_engine, "open_cuda_memory", trt_fakes.FakeMemory)
+    path = _engine(tmp_path, tiny_onnx)
+    card = read_card(path)
+    write_card_json(card.replace(build={**card.build, "tensorrt_version": "1.7.1.116",
+                                        "tensorrt_module": "tensorrt_rtx_bindings"}), card_path_for_engine(path))
+    with pytest.raises(BackendError, match=r"TensorRT 10\.13\.0 could not deserialize.*built by TensorRT-RTX "
+                                           r"1\.7\.1\.116 for NVIDIA L4"):
+        open_backend(path)
 
 
 def test_an_engine_from_another_tensorrt_says_how_to_rebuild(tmp_path, tiny_onnx, monkeypatch):

@@ -197,6 +197,24 @@ def test_frames_in_flight_do_not_grow_with_the_film(tmp_path, vivid, restore_onn
         film = make_film(tmp_path / f"f{count}.mp4", gray_frames(count, size=(48, 32)), audio=None)
         stats = infer_files([restore_onnx, vivid], [film], tmp_path / f"out{count}",
                             InferOptions(batch_size=4, workers=2, progress=False))
-        assert stats.frames == count
+        assert stats.figures["frames"] == count
         high[count] = stats.high_water["reorder"]
     assert high[240] <= 6 * 4 + 4 * 2 and high[60] <= 6 * 4 + 4 * 2, high  # 6 batches + 4 per worker
+
+
+def test_keep_mtime_gives_the_films_the_inputs_time(tmp_path, vivid, restore_onnx):
+    film = make_film(tmp_path / "f.mp4", gray_frames(3), audio=None)
+    os.utime(film, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    out = tmp_path / "out"
+    assert _run(film, "-o", out, "--engine", restore_onnx, "--engine", vivid, "--save-restored", "--keep-mtime") == 0
+    assert [(out / n).stat().st_mtime_ns for n in ("f.mp4", "f.restored.mp4")] == [film.stat().st_mtime_ns] * 2
+
+
+def test_the_ray_driver_refuses_a_film_by_name_before_connecting(tmp_path, vivid):
+    pytest.importorskip("ray")
+    from revive.runtime.inputs import InputError
+    from revive.runtime.ray_driver import infer_on_ray
+
+    film = make_film(tmp_path / "f.mp4", gray_frames(2), audio=None)
+    with pytest.raises(InputError, match="f.mp4: films run on one process"):
+        infer_on_ray([vivid], [film], tmp_path / "out")

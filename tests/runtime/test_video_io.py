@@ -170,8 +170,8 @@ def test_nothing_is_under_the_final_name_until_close_and_abort_leaves_nothing(tm
     writer = VideoWriter(final, EncodeSettings(preset="ultrafast"), (32, 32), clock, gray=True)
     writer.write(Image.new("L", (32, 32), 100), Timing(0, 1))
     assert not final.exists()
-    assert [p.name for p in tmp_path.iterdir()] == [writer.tmp.name]
-    assert writer.tmp.name.startswith(".film.mp4.") and writer.tmp.name.endswith(".part")
+    assert [p.name for p in tmp_path.iterdir()] == [writer.file.temporary.name]
+    assert writer.file.temporary.name.startswith(".film.mp4.") and writer.file.temporary.name.endswith(".part")
     writer.abort()
     assert list(tmp_path.iterdir()) == []
     writer = VideoWriter(final, EncodeSettings(preset="ultrafast"), (32, 32), clock, gray=True)

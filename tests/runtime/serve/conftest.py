@@ -49,7 +49,7 @@ def serve_inputs(tmp_path_factory, serve_models) -> dict[str, dict]:
 
     root = tmp_path_factory.mktemp("serve")
     paths = make_inputs(root / "in")
-    argv = [str(root / "in"), "-o", str(root / "out"), "--save-restored", "--no-progress"]
+    argv = [str(root / "in"), "-o", str(root / "out"), "--save-restored", "--no-progress", "--format", "png"]
     for model in serve_models:
         argv += ["--engine", str(model)]
     assert main(argv) == 0

@@ -60,7 +60,8 @@ def server(serve_models, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "revive-serve.log"
     argv = [sys.executable, "-m", "revive.runtime.serve.cli", "--host", HOST, "--http-port", str(http),
             "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--max-batch", "8",
-            "--max-queue-delay-us", "20000", "--max-pixels", "1000000", "--workers", "2", "--exit-timeout", "5"]
+            "--max-queue-delay-us", "20000", "--max-pixels", "1000000", "--workers", "2", "--exit-timeout", "5",
+            "--format", "png"]
     for model in serve_models:
         argv += ["--engine", str(model)]
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}  # revive-serve must fix it itself
@@ -142,6 +143,27 @@ def test_jpeg_by_request_parameter(server, serve_inputs):
     # JPEG is lossy: close to runtime-infer's PNG, not equal.
     diff = np.abs(pixels(out["image"]).astype(int) - item["image"].astype(int))
     assert diff.mean() < 8
+
+
+def test_fidelity_over_the_wire(server, tmp_path):
+    """Bytes in, bytes out through Triton: a 3-page 16-bit TIFF comes back as a 3-page 16-bit TIFF at its DPI,
+    the archival JPEG as a JPEG with its date, profile and orientation applied."""
+    import tifffile
+
+    from ..test_fidelity import DATE, archival_jpeg, exif_of, write_pages
+
+    write_pages(tmp_path / "album.tif", 3)
+    archival_jpeg(tmp_path / "scan.jpg")
+    album = server.infer((tmp_path / "album.tif").read_bytes(), "grpc", format="auto")
+    assert album["error"] == b""
+    for part in ("image", "restored"):
+        with tifffile.TiffFile(io.BytesIO(album[part])) as tif:
+            assert len(tif.pages) == 3 and all(p.dtype == np.uint16 for p in tif.pages), part
+            assert tif.pages[2].tags["XResolution"].value == (600, 1)
+    scan = server.infer((tmp_path / "scan.jpg").read_bytes(), "http", format="auto")
+    with Image.open(io.BytesIO(scan["image"])) as im:
+        assert im.format == "JPEG" and im.size == (40, 64) and exif_of(im)[1][0x9003] == DATE
+        assert "icc_profile" in im.info and im.info["dpi"] == (300, 300)
 
 
 def test_sigterm_stops_cleanly(server):
