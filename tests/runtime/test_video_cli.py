@@ -218,3 +218,14 @@ def test_the_ray_driver_refuses_a_film_by_name_before_connecting(tmp_path, vivid
     film = make_film(tmp_path / "f.mp4", gray_frames(2), audio=None)
     with pytest.raises(InputError, match="f.mp4: films run on one process"):
         infer_on_ray([vivid], [film], tmp_path / "out")
+
+
+def test_two_films_that_would_share_a_name_both_keep_their_own_extension(tmp_path, vivid):
+    folder = tmp_path / "reels"
+    folder.mkdir()
+    make_film(folder / "reel.mkv", gray_frames(3), container="matroska", audio=None)
+    make_film(folder / "reel.mov", gray_frames(4), container="mov", audio=None)
+    out = tmp_path / "out"
+    assert _run(folder, "-o", out, "--engine", vivid) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".revive-output", "reel.mkv.mp4", "reel.mov.mp4"]
+    assert [video_info(out / n)["frames"] for n in ("reel.mkv.mp4", "reel.mov.mp4")] == [3, 4]
