@@ -7,6 +7,7 @@
     revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
     revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
     revive-bench restore-quality [--inputs DIR --truth DIR] [--engine MODEL] [--baseline classical]
+    revive-bench flicker      [--video FILE] [--engine MODEL ...] [--stand-in]  (film colour: smoothing vs per frame)
     revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
 
 MODELS: ``--checkpoint CKPT`` and/or ``--onnx``/``--onnx-fp16``/``--onnx-int8``/``--engine`` files; with
@@ -194,6 +195,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="", help="suffix for result file names (restore_quality-TAG.json ...)")
     p.add_argument("-v", "--verbose", action="store_true")
 
+    p = sub.add_parser("flicker", help="films: chroma flicker and colourfulness with and without temporal "
+                                       "smoothing, colour across cuts, frames/s against a PNG folder, memory")
+    p.add_argument("--video", type=Path, help="a film to measure (default: a synthetic old film made here)")
+    p.add_argument("--engine", action="append", default=[], metavar="MODEL",
+                   help="as runtime-infer: once, or twice (restore then colorize); default builtin:restore "
+                        "builtin:colorize")
+    p.add_argument("--stand-in", action="store_true",
+                   help="add a random-weight colorizer with amplified output as the colorizer (no trained one)")
+    p.add_argument("--stand-in-gain", type=float, default=20.0, help="its output layer's scale (default 20)")
+    p.add_argument("--size", type=_size, default=(320, 240), help="synthetic film's WxH (default 320x240)")
+    p.add_argument("--shot-frames", type=_ints, default=(48, 48, 48), help="synthetic shots' lengths "
+                                                                             "(default 48,48,48)")
+    p.add_argument("--window", type=int, default=9, help="--temporal-window (default 9)")
+    p.add_argument("--repeats", type=int, default=2, help="alternating film / folder throughput runs (default 2)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")
+    p.add_argument("--memory-minutes", type=float, default=0.0,
+                   help="also run a synthetic film this long in a fresh runtime-infer and sample its memory")
+    p.add_argument("--memory-size", type=_size, default=(160, 120), help="that film's WxH (default 160x120)")
+    p.add_argument("--keep", type=Path, metavar="DIR", help="keep the films made and written here")
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
+    p.add_argument("--tag", default="", help="suffix for result file names (flicker-TAG.json ...)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
     p = sub.add_parser("summary", help="rewrite benchmarks/RESULTS.md from the results folders")
     p.add_argument("--root", type=Path, help="results root (default benchmarks/results)")
     p.add_argument("--output", type=Path, help="markdown file (default benchmarks/RESULTS.md)")
@@ -223,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.train_speed(args, command)
         if args.command == "restore-quality":
             return commands.restore_quality(args, command)
+        if args.command == "flicker":
+            return commands.flicker(args, command)
         with tempfile.TemporaryDirectory(prefix="revive-bench.") as tmp:
             workdir = args.workdir or Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ from revive.runtime.errors import UserError
 from . import report
 from .backends import Models, parse_names
 
-__all__ = ["USER_ERRORS", "UserError", "files", "models_from_args", "parity", "ray", "restore_quality", "serve",
-           "speed", "summary", "train_speed"]
+__all__ = ["USER_ERRORS", "UserError", "files", "flicker", "models_from_args", "parity", "ray", "restore_quality",
+           "serve", "speed", "summary", "train_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,35 @@ def restore_quality(args: argparse.Namespace, command: str) -> int:
             log.info("  %-18s mask IoU %.3f, damaged-region MAE %.2f, undamaged change %.3f", name, m["mask_iou"],
                      m["mae_damaged_output"], m["change_undamaged"])
     return 1 if data["failed"] else 0
+
+
+def flicker(args: argparse.Namespace, command: str) -> int:
+    from .flicker import FlickerOptions, flicker_markdown, run_flicker
+
+    if args.video is not None and not args.video.is_file():
+        raise UserError(f"--video {args.video}: no such file")
+    if len(args.engine) > 2:
+        raise UserError("give one --engine, or two (restore then colorize)")
+    if args.repeats < 1 or args.window < 1 or args.window % 2 == 0:
+        raise UserError("--repeats must be at least 1 and --window an odd number of frames")
+    size = args.size if isinstance(args.size, tuple) else (args.size, args.size)
+    memory_size = args.memory_size if isinstance(args.memory_size, tuple) else (args.memory_size,) * 2
+    opts = FlickerOptions(video=args.video, engines=tuple(args.engine), stand_in=args.stand_in,
+                          stand_in_gain=args.stand_in_gain, size=size,
+                          shot_frames=args.shot_frames, window=args.window, repeats=args.repeats,
+                          batch_size=args.batch_size, workers=args.workers, device=args.device,
+                          memory_minutes=args.memory_minutes, memory_size=memory_size, keep=args.keep)
+    try:
+        result = run_flicker(opts)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    data = report.write_results("flicker", command, result,
+                                lambda d: flicker_markdown(d, report.machine_line(d["machine"]), command),
+                                out=args.out, tag=args.tag)
+    failed = [name for name, t in data["targets"].items() if not t["passed"]]
+    for name, t in data["targets"].items():
+        log.info("%-20s %s %s", name, report.fmt(t["value"], 3), "pass" if t["passed"] else "FAIL")
+    return 1 if failed else 0
 
 
 def summary(args: argparse.Namespace) -> int:

@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="list the work and write nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    _video_args(p)
     cluster = p.add_argument_group("cluster (Ray Data; pip install 'revive[ray]')")
     cluster.add_argument("--ray", metavar="ADDRESS",
                          help="run on Ray: auto (the cluster this machine belongs to, or RAY_ADDRESS), "
@@ -101,6 +102,31 @@ def add_format_options(group: argparse._ArgumentGroup) -> None:
                        help="TIFF outputs (default %(default)s; lzw needs pip install 'revive[lzw]')")
     group.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality 1..100, WebP 100 lossless "
                                                                "(default %(default)s)")
+
+
+def _video_args(p: argparse.ArgumentParser) -> None:
+    from .video import CODECS, CONTAINERS, VIDEO_EXTS
+
+    video = p.add_argument_group("video (films: mp4 mkv avi mov webm, or --sequence; pip install 'revive[video]')")
+    video.add_argument("--video-codec", choices=tuple(CODECS), default="h264",
+                       help="h264, h265, or ffv1: lossless, for archives (default %(default)s)")
+    video.add_argument("--crf", type=int, default=18, metavar="Q",
+                       help="H.264/H.265 quality, 0 (lossless) .. 51, lower is better (default %(default)s)")
+    video.add_argument("--preset", default="medium", help="x264/x265 speed preset, ultrafast .. veryslow "
+                                                          "(default %(default)s)")
+    video.add_argument("--container", choices=("auto", *CONTAINERS), default="auto",
+                       help="auto: mp4 for h264/h265, mkv for ffv1 (default %(default)s)")
+    video.add_argument("--temporal", choices=("auto", "off"), default="auto",
+                       help="auto: the colorizer's chroma averaged over neighbouring frames of a shot (reset at "
+                            "scene cuts; luminance untouched); off: every frame on its own (default %(default)s)")
+    video.add_argument("--temporal-window", type=int, default=9, metavar="N",
+                       help="frames averaged, odd (default %(default)s)")
+    video.add_argument("--sequence", action="store_true",
+                       help="the pictures of each folder are the numbered frames of one film, not photos")
+    video.add_argument("--fps", default="24", metavar="RATE",
+                       help="frame rate of --sequence films, e.g. 24, 25, 24000/1001 (default %(default)s)")
+    video.add_argument("--video-ext", default=",".join(e.lstrip(".") for e in VIDEO_EXTS), metavar="EXT,...",
+                       help="extensions of films searched for in folders (default %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +187,7 @@ def _options(args: argparse.Namespace):
     if args.ray_gpus_per_worker is not None and args.ray_gpus_per_worker < 0:
         raise ValueError("--ray-gpus-per-worker must be 0 or more")
     layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
+    video = _video_options(args)
     if isinstance(layout.tile, int):
         layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
     return InferOptions(device=args.device, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
@@ -168,7 +195,30 @@ def _options(args: argparse.Namespace):
                         compression=args.compression, keep_mtime=args.keep_mtime,
                         save_restored=args.save_restored, overwrite=args.overwrite,
                         exts=tuple(args.ext.split(",")), max_pixels=args.max_pixels or None, layout=layout,
-                        summary=args.summary, progress=not args.no_progress)
+                        summary=args.summary, progress=not args.no_progress, video=video)
+
+
+def _video_options(args: argparse.Namespace):
+    """The video flags -> VideoOptions; ValueError (one line) for a bad value."""
+    from fractions import Fraction
+
+    from .film import VideoOptions
+    from .temporal import TemporalOptions
+    from .video import VIDEO_EXTS
+
+    try:
+        fps = Fraction(args.fps)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"--fps takes a frame rate such as 24 or 24000/1001, not {args.fps!r}") from None
+    exts = tuple(e.strip() for e in args.video_ext.split(",") if e.strip())
+    if args.ray is not None:  # the Ray driver takes pictures one by one: films run on one process
+        named = [p for p in args.inputs if p.suffix.lower() in (VIDEO_EXTS + tuple("." + e.lower() for e in exts))]
+        if args.sequence or named:
+            raise ValueError("--ray runs photos; films (and --sequence) run on one process: drop --ray")
+        exts = ()
+    return VideoOptions(codec=args.video_codec, crf=args.crf, preset=args.preset, container=args.container,
+                        temporal=TemporalOptions(mode=args.temporal, window=args.temporal_window),
+                        sequence=args.sequence, fps=fps, exts=exts)
 
 
 def _run(args: argparse.Namespace, options) -> int:
@@ -189,6 +239,7 @@ def _run(args: argparse.Namespace, options) -> int:
     report = stats.summary()
     counts, speed = report["counts"], report["throughput"]
     tiles = f", {speed['tiles']} tiles, {speed['tiles_per_s']} tiles/s" if speed["tiles"] else ""
+    tiles += f", {speed['frames']} film frames, {speed['frames_per_s']} frames/s" if speed.get("frames") else ""
     files = len(stats.jobs)
     pages = f" (pictures: pages of {files} files)" if sum(counts.values()) != files else ""
     print(f"{PROG}: {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed{pages} "

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageChops
 
-__all__ = ["SOFT_HIGH", "SOFT_LOW", "apply_restore", "colorize_native", "fix_gamut", "mask_weight"]
+__all__ = ["SOFT_HIGH", "SOFT_LOW", "apply_restore", "chroma_on_luma", "colorize_native", "fix_gamut", "mask_weight"]
 
 # The soft composite's ramp on the damage probability (the graphs' twin: revive.train's restore_outputs).
 SOFT_LOW, SOFT_HIGH = 0.35, 0.65
@@ -79,6 +79,15 @@ def apply_restore(native: Image.Image, restored: np.ndarray, mask: np.ndarray) -
 def colorize_native(luma: Image.Image, rgb_small: np.ndarray) -> Image.Image:
     """``luma`` (mode "L", any size) + model RGB (S x S x 3 uint8) -> RGB at ``luma``'s size."""
     _, cb, cr = Image.fromarray(rgb_small, "RGB").convert("YCbCr").split()
+    return chroma_on_luma(luma, cb, cr)
+
+
+def chroma_on_luma(luma: Image.Image, cb: Image.Image, cr: Image.Image) -> Image.Image:
+    """``luma`` + chroma planes (mode "L", Pillow's YCbCr Cb and Cr, any size) -> RGB at ``luma``'s size.
+
+    The chroma is upsampled and laid on the luminance as :func:`colorize_native` does; films call this with
+    their temporally smoothed chroma (temporal.py).
+    """
     size = luma.size
     ycc = Image.merge("YCbCr", (luma, cb.resize(size, _UP), cr.resize(size, _UP)))
     out = ycc.convert("RGB")

@@ -34,26 +34,38 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 class AtomicFile:
-    """``write_atomic`` for a file written in pieces (a multi-page TIFF, page by page): a temporary file beside
-    ``path``, renamed into place by ``commit``; ``discard`` (or an error before ``commit``) removes it."""
+    """``write_atomic`` for a file written in pieces (a multi-page TIFF page by page, a film frame by frame): a
+    temporary file beside ``path``, renamed into place by ``commit``; ``discard`` (or an error before ``commit``)
+    removes it.
 
-    def __init__(self, path: Path) -> None:
+    ``handle`` is the temporary file opened for writing; ``opened=False`` leaves it to a writer that opens the
+    file by name itself (FFmpeg, which reopens an MP4 to move its index to the front) and sets ``handle`` to None.
+    ``temporary`` is its name: ``.NAME.XXXXXXXX.part``, the name ``inputs.remove_stale_parts`` clears after a
+    killed run.
+    """
+
+    def __init__(self, path: Path, *, opened: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        self.temporary = Path(tmp)
+        self.handle = None
         try:
             os.fchmod(fd, _mode_for(path))
-            self.handle = open(self._tmp, "r+b")  # by name: writers such as tifffile want a named file
+            if opened:
+                self.handle = open(tmp, "r+b")  # by name: writers such as tifffile want a named file
         finally:
             os.close(fd)
 
     def commit(self) -> None:
-        self.handle.close()
-        os.replace(self._tmp, self.path)
+        if self.handle is not None:
+            self.handle.close()
+        os.replace(self.temporary, self.path)
 
     def discard(self) -> None:
-        self.handle.close()
-        Path(self._tmp).unlink(missing_ok=True)
+        if self.handle is not None:
+            self.handle.close()
+        self.temporary.unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:

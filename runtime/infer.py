@@ -26,6 +26,7 @@ from typing import Sequence
 from .backends import Backend, check_model_path, open_backend
 from .card import DEFAULT_BATCH_SIZE, CardError, read_card
 from .files import check_report_path, write_atomic
+from .film import VideoOptions, job_finish, job_pictures, job_writer, plan_films, split_inputs
 from .images import DEFAULT_MAX_PIXELS, set_max_pixels
 from .models import resolve_model
 from .inputs import (DEFAULT_EXTS, InputError, Job, find_inputs, mark_output_folder, normalise_exts, plan_jobs,
@@ -63,6 +64,7 @@ class InferOptions:
     layout: LayoutOptions = field(default_factory=LayoutOptions)
     summary: Path | None = None  # write the JSON report here
     progress: bool = True
+    video: VideoOptions = field(default_factory=VideoOptions)  # films: codec, temporal smoothing, sequences
 
 
 def plan_files(models: Sequence[str | Path | Backend], inputs: Sequence[str | Path], output: str | Path,
@@ -122,12 +124,16 @@ def _check(cards, options: InferOptions) -> None:
 
 
 def _jobs(models, inputs, output, options: InferOptions) -> list[Job]:
-    exts = normalise_exts(options.exts)
+    exts = normalise_exts(options.exts + options.video.exts)  # photos and films (film.py)
     found = find_inputs([Path(p) for p in inputs], exts, exclude=Path(output))
     if not found:
         raise InputError(f"no inputs found in {', '.join(map(str, inputs))} (extensions: {' '.join(exts)})")
-    jobs = plan_jobs(found, Path(output), options.fmt, save_restored=options.save_restored,
-                     overwrite=options.overwrite, depth=options.depth)
+    photos, videos, sequences = split_inputs(found, options.video)
+    if (videos or sequences) and not options.native:
+        raise InputError("films keep their resolution: --size model is for photos")
+    films = plan_films(videos, sequences, Path(output), options.video, save_restored=options.save_restored)
+    jobs = plan_jobs(photos, Path(output), options.fmt, save_restored=options.save_restored,
+                     overwrite=options.overwrite, depth=options.depth, films=films)
     if options.summary:  # checked before any work: never an input, a model or an output of this run
         paths = [m.path if isinstance(m, Backend) else Path(m) for m in models]
         check_report_path(Path(options.summary), [*paths, *run_files(jobs, Path(output))])
@@ -149,7 +155,7 @@ def _process(backends: list[Backend], jobs: list[Job], options: InferOptions, st
                             depth=options.depth, quality=options.quality, compression=options.compression,
                             keep_mtime=options.keep_mtime, max_pixels=options.max_pixels or None,
                             progress=options.progress, layout=options.layout)
-    pipeline = Pipeline(backends, config)
+    pipeline = Pipeline(backends, config, pictures=job_pictures, writer=job_writer, finish=job_finish)
     try:
         stats = pipeline.run(jobs)
     finally:

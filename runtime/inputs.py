@@ -35,6 +35,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Sequence
 
 from .errors import UserError
 from .files import not_a_regular_file
@@ -77,8 +78,25 @@ class Job:
     page_reasons: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the job leaves out on purpose (TIFF thumbnails)
 
+    picture_word: ClassVar[str] = "page"  # what the progress bar counts when a job yields several pictures
+
     def fail(self, reason: str) -> None:
         self.status, self.reason = "failed", reason
+
+    @property
+    def expected_pictures(self) -> int:
+        """Pictures this job should yield (the progress bar's share of it)."""
+        return len(self.pages)
+
+    def picture_done(self, index: int, reason: str) -> None:
+        """Picture ``index`` is written ('') or failed (``reason``); a failure gets its log line."""
+        self.page_reasons[index] = reason
+        if reason:
+            log.warning("%s: %s", self.describe(index), reason)
+
+    def figures(self) -> dict[str, int]:
+        """Counts this kind of job adds to the run's throughput figures (a film: its frames)."""
+        return {}
 
     @property
     def split_pages(self) -> bool:
@@ -199,12 +217,13 @@ def _resolved(path: Path) -> Path:
 
 
 def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_restored: bool = False,
-              overwrite: bool = False, depth: str = "auto") -> list[Job]:
+              overwrite: bool = False, depth: str = "auto", films: Sequence[Job] = ()) -> list[Job]:
     """One job per input; refused ones come back failed, done ones skipped (unless ``overwrite``).
 
     ``fmt``: one of :data:`FORMATS` (``auto``: each input's own container); ``depth``: auto, 8 or 16.
+    ``films``: jobs named elsewhere (film.py), whose outputs follow the same rules, checked with these.
     """
-    inputs = {_resolved(src) for src, _ in found}
+    inputs = {_resolved(src) for src, _ in found} | {_resolved(job.source) for job in films}
     jobs = []
     for src, rel in found:
         unusable = not_a_regular_file(src)
@@ -220,6 +239,7 @@ def plan_jobs(found: list[tuple[Path, Path]], out_root: Path, fmt: str, *, save_
         jobs.append(job)
         if unusable:
             job.fail(unusable)
+    jobs += films
     renamed = _rename_shared([j for j in jobs if j.status == "pending"])
     owners: dict[Path, Path] = {}
     for job in sorted(jobs, key=lambda j: id(j) in renamed):  # a name of its own wins over a renamed clash

@@ -24,9 +24,11 @@ larger than the budget still goes, alone). The batcher cuts a picture's tiles on
 A job may yield several pictures (the pages of a multi-page TIFF; a video's frames): ``pictures(job)`` gives
 them as :class:`PictureRef` (its size for the budget, and how to decode it), each travels on its own like any
 picture, and the job's :class:`~revive.runtime.sink.OrderedSink` hands the finished ones to the job's writer in
-order (``writer(job)``: the files of runtime-infer by default, :mod:`revive.runtime.writers`). Both are
-arguments of :class:`Pipeline`, so another front end (video) feeds its own frames and encoder through the same
-decode, batch, backend and composite steps. The progress bar and the counts are in pictures.
+order (``writer(job)``: the files of runtime-infer by default, :mod:`revive.runtime.writers`); ``finish(job,
+work)`` is what the encoder threads make of a finished picture for that writer (by default its composited
+outputs). All three are arguments of :class:`Pipeline`, so a film (film.py) feeds its frames and its encoder
+through the same decode, batch, backend and composite steps: its frames are pictures like any other, batched
+with other jobs' rows. The progress bar and the counts are in pictures.
 
 One bad file (or page) never stops a run: it is marked failed with a reason and the rest go on. A backend
 error is fatal (every later batch would fail the same way): the pipeline stops and re-raises it. Outputs are
@@ -55,7 +57,7 @@ from .render import ImageWork, Route
 from .runstats import RunStats
 from .sink import OrderedSink, Writer
 
-__all__ = ["Pipeline", "PipelineConfig", "PictureRef", "RunStats", "file_pictures"]
+__all__ = ["Pipeline", "PipelineConfig", "PictureRef", "RunStats", "file_pictures", "finish_picture"]
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -116,20 +118,28 @@ class _Item:
     job: Job
     index: int  # which of the job's pictures
     work: ImageWork
-    pixels: int
+    pixels: int  # what it holds of the pixel budget
     sink: OrderedSink
+
+
+def finish_picture(job: Job, work: ImageWork) -> Any:
+    """The pipeline's default ``finish``: the picture's composited outputs (render.Finished)."""
+    return work.finish()
 
 
 class Pipeline:
     """``pictures(job, config)``: the pictures a job yields (default :func:`file_pictures`); ``writer(job,
-    config)``: the job's :class:`~revive.runtime.sink.Writer` (default: runtime-infer's files)."""
+    config)``: the job's :class:`~revive.runtime.sink.Writer` (default: runtime-infer's files); ``finish(job,
+    work)``: what that writer is given of each finished picture, made on an encoder thread (default
+    :func:`finish_picture`)."""
 
     def __init__(self, backends: list[Backend], config: PipelineConfig,
                  pictures: Callable[[Job, PipelineConfig], Iterable[PictureRef]] = file_pictures,
-                 writer: Callable[[Job, PipelineConfig], Writer] | None = None) -> None:
+                 writer: Callable[[Job, PipelineConfig], Writer] | None = None,
+                 finish: Callable[[Job, ImageWork], Any] = finish_picture) -> None:
         if writer is None:
             from .writers import file_writer as writer
-        self._pictures, self._writer = pictures, writer
+        self._pictures, self._writer, self._finish = pictures, writer, finish
         self._sinks: set[OrderedSink] = set()  # open ones: aborted if the run stops
         self._pixels: dict[tuple[int, int], int] = {}  # (job, picture) decoded and not yet written
         self.backends = backends
@@ -199,10 +209,8 @@ class Pipeline:
                 pixels = self._pixels.pop((id(job), index), 0)
                 if self._stop.is_set() and reason.endswith(_STOPPED):
                     return  # not a failure of this picture: it stays pending, a rerun does it
-                job.page_reasons[index] = reason
-                if reason:
-                    log.warning("%s: %s", job.describe(index), reason)
-                else:
+                job.picture_done(index, reason)  # logs a failure
+                if not reason:
                     self.stats.pixels += pixels
                 if self._bar is not None:
                     self._bar.update(1)
@@ -210,6 +218,8 @@ class Pipeline:
         def on_close(error: str) -> None:
             with self._lock:
                 self._sinks.discard(sink)
+                if sink.high_water > max(1, self.stats.high_water.get("reorder", 0)):
+                    self.stats.high_water["reorder"] = sink.high_water  # pictures waiting for their turn
                 if error == _STOPPED:
                     job.page_reasons.clear()  # nothing of it was committed: the whole job stays pending
                     return
@@ -236,13 +246,20 @@ class Pipeline:
         try:
             while (job := self._get(todo)) is not _STOP:
                 sink = self._open_sink(job)
+                pictures = iter(self._pictures(job, cfg))
                 count = 0
                 try:
-                    for count, ref in enumerate(self._pictures(job, cfg), 1):
-                        self._decode_one(job, count - 1, ref, view, sink, decoded)
-                except DecodeError as exc:  # the job's pictures cannot even be listed
+                    for ref in pictures:
+                        if sink.error:  # the job's output is lost already: the rest of it is not worth decoding
+                            break
+                        self._decode_one(job, count, ref, view, sink, decoded)
+                        count += 1
+                except DecodeError as exc:  # the job's (next) pictures cannot be listed: a truncated film
                     sink.fail(count, str(exc))
                     count += 1
+                finally:
+                    if hasattr(pictures, "close"):
+                        pictures.close()  # a generator: its file is closed now, not when collected
                 sink.expect(count)
         finally:
             with self._lock:
@@ -251,13 +268,14 @@ class Pipeline:
     def _decode_one(self, job: Job, index: int, ref: PictureRef, view: int | None, sink: OrderedSink,
                     decoded: queue.Queue) -> None:
         cfg = self.config
-        self._budget.take(ref.pixels)
-        release = lambda: self._budget.give(ref.pixels)  # noqa: E731 - once the sink has written the picture
+        cost = max(ref.pixels, ref.share)
+        self._budget.take(cost)
+        release = lambda: self._budget.give(cost)  # noqa: E731 - once the sink has written the picture
         start = time.perf_counter()
         item = None
         try:
             image = ref.decode(view, cfg.native)
-            item = _Item(job, index, ImageWork(image, self.route, cfg.layout, cfg.native), ref.pixels, sink)
+            item = _Item(job, index, ImageWork(image, self.route, cfg.layout, cfg.native), cost, sink)
             with self._lock:
                 self._pixels[(id(job), index)] = ref.pixels  # what the picture adds to Mpx/s once written
         except DecodeError as exc:
@@ -346,7 +364,7 @@ class Pipeline:
             start = time.perf_counter()
             release = lambda pixels=item.pixels: self._budget.give(pixels)  # noqa: E731
             try:
-                finished = item.work.finish()
+                finished = self._finish(item.job, item.work)
             except Exception as exc:  # one picture's bad luck must not stop the run; the reason says what
                 log.debug("%s", item.job.describe(item.index), exc_info=True)
                 item.sink.fail(item.index, describe(exc), release)
@@ -368,8 +386,9 @@ class Pipeline:
         self.stats.bounds = bounds
         self.stats.pixel_budget = cfg.pixels_in_flight
         qs = {name: queue.Queue(maxsize=size) for name, size in bounds.items()}
-        pictures = sum(len(j.pages) for j in pending)
-        self._bar = tqdm(total=pictures, unit="img" if pictures == len(pending) else "page",
+        pictures = sum(j.expected_pictures for j in pending)
+        words = {j.picture_word for j in pending if j.expected_pictures > 1}
+        self._bar = tqdm(total=pictures, unit="img" if not words else words.pop() if len(words) == 1 else "picture",
                          disable=not cfg.progress or None, smoothing=0.1, dynamic_ncols=True)
         self._decoding = cfg.workers
         start = time.perf_counter()

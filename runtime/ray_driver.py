@@ -241,11 +241,15 @@ def infer_on_ray(models: Sequence[str | Path], inputs: Sequence[str | Path], out
     """
     from .card import DEFAULT_BATCH_SIZE, read_card
     from .models import resolve_model
+    from .film import FilmJob
     from .infer import plan_files
-    from .inputs import mark_output_folder, remove_stale_parts
+    from .inputs import InputError, mark_output_folder, remove_stale_parts
 
     started = time.perf_counter()
     jobs = plan_files(models, inputs, output, options)  # checks the cards and the route, plans the outputs
+    film = next((j for j in jobs if isinstance(j, FilmJob)), None)
+    if film is not None:  # a film's frames go through one process's sink to one encoder
+        raise InputError(f"{film.source}: films run on one process (infer_files), not on Ray")
     mark_output_folder(Path(output))  # as infer_files: a later run knows the images there are outputs
     cards = [read_card(resolve_model(m)) for m in models]
     for job in jobs:

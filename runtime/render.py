@@ -198,6 +198,16 @@ class ImageWork:
         if self.deep is not None:
             self.deep = self.restored16 = apply_restore16(self.deep, np.asarray(self.gray), restored, mask)
 
+    @property
+    def luma(self) -> Image.Image | None:
+        """The picture's luminance at the output's size (the restored gray when restored), once done."""
+        return self._luma if self._luma is not None else self.gray
+
+    @property
+    def rgb(self) -> np.ndarray | None:
+        """The colorizer's S x S x 3 uint8 output (None without a colorizer), once done."""
+        return self._rgb
+
     def picture(self) -> Picture:
         """The output picture: RGB for colorizing routes, the restored gray for a restorer alone; uint16
         arrays when the output is 16-bit."""

@@ -39,9 +39,19 @@ class RunStats:
         """Input files by status (a file with one failed page is failed)."""
         return {s: sum(j.status == s for j in self.jobs) for s in ("written", "skipped", "failed", "pending")}
 
+    @property
+    def figures(self) -> dict[str, int]:
+        """What jobs of a kind add to the throughput (``Job.figures``: a film's frames), summed over the run."""
+        total: dict[str, int] = {}
+        for job in self.jobs:
+            for name, n in job.figures().items():
+                total[name] = total.get(name, 0) + n
+        return total
+
     def summary(self) -> dict[str, Any]:
         counts = self.counts
         per_s = (lambda n: round(n / self.wall_s, 2)) if self.wall_s else (lambda n: 0.0)
+        figures = {k: v for name, n in self.figures.items() for k, v in ((name, n), (f"{name}_per_s", per_s(n)))}
         return {
             "counts": counts,
             "file_counts": self.file_counts,
@@ -49,7 +59,7 @@ class RunStats:
                         **{f"{k}_thread_s": round(v, 3) for k, v in self.stage_s.items()}},
             "throughput": {"images_per_s": per_s(counts["written"]), "batches": self.batches, "rows": self.rows,
                            "tiles": self.tiles, "tiles_per_s": per_s(self.tiles),
-                           "mpx_per_s": per_s(self.pixels / 1e6)},
+                           "mpx_per_s": per_s(self.pixels / 1e6), **figures},
             "queues": {"high_water": self.high_water, "bounds": self.bounds},
             "pixels_in_flight": {"high_water": self.pixels_high_water, "budget": self.pixel_budget},
         }

@@ -74,3 +74,49 @@ def test_abort_releases_what_is_held_and_closes_once():
     sink.abort("the run stopped")
     sink.put(0, "late", lambda: released.append(0))  # after the end: released, never written
     assert writer.calls == [("abort",)] and closed == ["the run stopped"] and sorted(released) == [0, 2]
+
+
+def test_no_thread_waits_for_the_writer_and_nothing_put_meanwhile_is_left_behind():
+    """A slow writer (a video encoder) holds up nobody: a picture put while another thread writes is left in
+    the sink and its thread returns at once; the writing thread writes it before it lets go."""
+    writing, go = threading.Event(), threading.Event()
+
+    class Slow(Recorder):
+        def write(self, index, picture):
+            if index == 0:
+                writing.set()
+                assert go.wait(10)
+            super().write(index, picture)
+
+    writer = Slow()
+    sink = OrderedSink(writer)
+    first = threading.Thread(target=sink.put, args=(0, "a"))
+    first.start()
+    assert writing.wait(10)
+    returned = threading.Event()
+    second = threading.Thread(target=lambda: (sink.put(1, "b"), sink.put(2, "c"), returned.set()))
+    second.start()
+    assert returned.wait(5), "put waited for another thread's write"
+    assert writer.calls == [] and sink.high_water == 2
+    go.set()
+    first.join(10)
+    second.join(10)
+    assert writer.calls == [("write", 0, "a"), ("write", 1, "b"), ("write", 2, "c")]
+    sink.expect(3)
+    assert writer.calls[-1] == ("close",) and sink.closed
+
+
+def test_a_user_error_from_the_writer_is_the_reason_as_it_reads():
+    class Strict(Recorder):
+        def skip(self, index, reason):
+            from revive.runtime.images import DecodeError
+
+            raise DecodeError(f"frame {index}: {reason}")
+
+    writer, outcomes, closed = Strict(), {}, []
+    sink = OrderedSink(writer, on_picture=outcomes.__setitem__, on_close=closed.append)
+    sink.put(0, "a")
+    sink.fail(1, "truncated")
+    sink.expect(2)
+    assert outcomes == {0: "", 1: "frame 1: truncated"} and closed == ["frame 1: truncated"]
+    assert writer.calls == [("write", 0, "a"), ("abort",)] and sink.error == "frame 1: truncated"
