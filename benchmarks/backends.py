@@ -32,7 +32,8 @@ from pathlib import Path
 
 from revive.runtime.backends.base import Backend
 
-__all__ = ["BACKENDS", "BackendSpec", "Models", "Unavailable", "for_each_backend", "open_named", "parse_names"]
+__all__ = ["BACKENDS", "BackendSpec", "Models", "Unavailable", "for_each_backend", "open_named", "open_or_skip",
+           "parse_names"]
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,16 @@ def open_named(name: str, models: Models) -> tuple[Backend, str]:
     return backend, spec.precision(models)
 
 
+def open_or_skip(name: str, models: Models, out: dict[str, dict]) -> tuple[Backend, str] | None:
+    """``open_named``, or None with ``out[name]`` recorded as skipped (the reason logged)."""
+    try:
+        return open_named(name, models)
+    except Unavailable as exc:
+        log.warning("%s: skipped (%s)", name, exc)
+        out[name] = {"status": "skipped", "reason": str(exc)}
+        return None
+
+
 def for_each_backend(names: tuple[str, ...] | list[str], models: Models, out: dict[str, dict],
                      after_close: Callable[[str], None] | None = None) -> Iterator[tuple[str, Backend, str]]:
     """Each named backend opened in turn, as ``(name, backend, precision)``, closed when the caller moves on.
@@ -245,12 +256,10 @@ def for_each_backend(names: tuple[str, ...] | list[str], models: Models, out: di
     backends free their cached GPU memory there).
     """
     for name in names:
-        try:
-            backend, precision = open_named(name, models)
-        except Unavailable as exc:
-            log.warning("%s: skipped (%s)", name, exc)
-            out[name] = {"status": "skipped", "reason": str(exc)}
+        opened = open_or_skip(name, models, out)
+        if opened is None:
             continue
+        backend, precision = opened
         try:
             yield name, backend, precision
         finally:

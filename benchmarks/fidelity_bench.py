@@ -40,7 +40,6 @@ __all__ = ["main", "make_tint_colorizer", "time_png_writers"]
 
 def make_tint_colorizer(path: Path, size: int) -> Path:
     """An ONNX colorizer with a card whose RGB is the gray tinted by (12, 0, -12): nearly free to run."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from revive.export.cards import make_card, set_card

@@ -309,7 +309,7 @@ def run_flicker(opts: FlickerOptions) -> dict[str, Any]:
             if cards[-1].task not in ("colorize", "pipeline"):
                 raise ValueError("flicker measures colour: give a colorizer (or --stand-in)")
             restores = cards[0].task in ("restore", "pipeline")
-            per_frame = _infer(backends, [film], workdir / "per_frame", opts, codec="ffv1", temporal="off")
+            _infer(backends, [film], workdir / "per_frame", opts, codec="ffv1", temporal="off")
             smoothed = _infer(backends, [film], workdir / "smoothed", opts, codec="ffv1")
             detected = smoothed.jobs[0].shot_starts[1:]
             cuts = truth.cuts if truth is not None else detected

@@ -32,7 +32,6 @@ import json
 import logging
 import resource
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BACKENDS, Models, Unavailable, for_each_backend, open_named
+from .backends import BACKENDS, Models, for_each_backend, open_or_skip
 from .flops import tflops
 
 __all__ = ["SpeedOptions", "latency_stats", "measure", "run_speed", "run_speed_interleaved"]
@@ -182,12 +182,10 @@ def run_speed_interleaved(models: Models, opts: SpeedOptions, flops_per_image: i
     opened: dict[str, Any] = {}
     try:
         for name in opts.backends:
-            try:
-                backend, precision = open_named(name, models)
-            except Unavailable as exc:
-                log.warning("%s: skipped (%s)", name, exc)
-                out[name] = {"status": "skipped", "reason": str(exc)}
+            found = open_or_skip(name, models, out)
+            if found is None:
                 continue
+            backend, precision = found
             opened[name] = backend
             out[name] = {"status": "ok", "precision": precision, "providers": backend.providers,
                          "model": backend.path.name, "results": []}

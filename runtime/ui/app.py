@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..images import DecodeError
-from .desk import VIEWS, Desk
+from .desk import Desk
 from .uploads import UploadError, UploadTooLarge
 
 __all__ = ["CSP", "build_app"]
