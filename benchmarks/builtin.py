@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from revive.runtime.errors import UsageError
 from revive.runtime.files import write_atomic
 
 __all__ = ["MAX_BATCH", "colorizer_figures", "run"]
@@ -61,6 +62,22 @@ def _stage(folder: Path, recipe: dict, train) -> dict[str, Any]:
     record = {"recipe": recipe, **train()}
     write_atomic(record_path, json.dumps(record, indent=1).encode())
     return record
+
+
+def _resume_stage(out: Path, resume: str) -> tuple[str, str]:
+    """(stage, checkpoint) for ``--resume``: an interrupted builtin run continues in the stage it stopped in."""
+    if not resume:
+        return "", ""
+    stage = Path(resume).resolve().parent
+    for name in ("restore", "colorize"):
+        if stage == (out / name).resolve():
+            return name, resume
+    raise UsageError(f"{resume}: not a stage checkpoint of {out}; resume a builtin run with "
+                     f"--resume {out / 'restore' / 'last.pt'} or {out / 'colorize' / 'last.pt'}")
+
+
+def _resumed(loop, resume: tuple[str, str], stage: str):
+    return replace(loop, resume=resume[1]) if resume[0] == stage else loop
 
 
 def colorizer_figures(model: Path, folder: Path) -> dict[str, Any]:
@@ -139,12 +156,13 @@ def run(args, loop, world) -> str:
     out = Path(loop.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     recipe = Recipe(restore_steps=args.restore_steps, color_epochs=args.colorize_epochs, seed=args.seed)
-    loop = replace(loop, overwrite=True)  # the stages' own folders; OUT itself was checked by revive-train
+    resume = _resume_stage(out, loop.resume)
+    loop = replace(loop, overwrite=True, resume="")  # the stages' own folders; OUT was checked by revive-train
     plan = recipe.to_dict()
     restore = _stage(out / "restore", {"stage": "restore", **plan},
-                     lambda: train_restorer(out / "restore", recipe, loop, world))
+                     lambda: train_restorer(out / "restore", recipe, _resumed(loop, resume, "restore"), world))
     colorize = _stage(out / "colorize", {"stage": "colorize", **plan},
-                      lambda: train_colorizer(out / "colorize", recipe, loop, world))
+                      lambda: train_colorizer(out / "colorize", recipe, _resumed(loop, resume, "colorize"), world))
     models = {"restore": out / "restore.onnx", "colorize": out / "colorize.onnx"}
     for stage, path in models.items():
         export_checkpoint(best_or_last(out / stage), path, max_batch=MAX_BATCH)

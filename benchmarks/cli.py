@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", choices=("classical",),
                    help="also score the median-difference detector + OpenCV Telea inpainting, and Telea's fill "
                         "on the restorer's own mask (needs the bench extra)")
+    p.add_argument("--fill", choices=("model", "classical"), default=None,
+                   help="runtime-infer's --fill for the engines (default: runtime-infer's; with --baseline the "
+                        "other fill is scored too)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")
     p.add_argument("--keep-outputs", type=Path, metavar="DIR",
                    help="keep the scan set and runtime-infer's outputs here")

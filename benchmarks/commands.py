@@ -252,8 +252,10 @@ def restore_quality(args: argparse.Namespace, command: str) -> int:
         if not engine.startswith("builtin:") and not Path(engine).is_file():
             raise UserError(f"--engine {engine}: no such file")
     try:
+        from revive.runtime.fill import DEFAULT_FILL
+
         result = run_restore_quality(args.inputs, args.truth, args.engine or ["builtin:restore"], args.keep_outputs,
-                                     args.device, args.baseline)
+                                     args.device, args.baseline, args.fill or DEFAULT_FILL)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     data = report.write_results("restore_quality", command, result,

@@ -41,6 +41,7 @@ from PIL import Image
 from revive.runtime import metrics
 from revive.runtime.color import rgb_to_gray
 from revive.runtime.inputs import DEFAULT_EXTS
+from revive.runtime.fill import DEFAULT_FILL, FILLS
 
 __all__ = ["BASELINES", "MASK_THRESHOLD", "METRICS", "quality_markdown", "run_restore_quality", "score_pair",
            "true_mask"]
@@ -52,7 +53,9 @@ METRICS = ("mask_iou", "mae_damaged_input", "mae_damaged_output", "change_undama
            "mae_damaged_found", "missed_error_share", "psnr_damaged_input",
            "psnr_damaged_output", "ssim_damaged_input", "ssim_damaged_output", "ssim_input", "ssim_output")
 BASELINES = ("classical",)
-METHODS = ("revive", "classical", "revive_mask_telea")  # the rows a --baseline classical run scores
+# The rows a --baseline classical run scores: revive as run (its --fill), the classical method, revive's mask
+# filled by Telea, revive with the other --fill.
+METHODS = ("revive", "classical", "revive_mask_telea", "revive_other_fill")
 
 
 def true_mask(damaged: np.ndarray, truth_gray: np.ndarray, threshold: int = MASK_THRESHOLD) -> np.ndarray:
@@ -105,12 +108,13 @@ def _gray(path: Path) -> np.ndarray:
             np.asarray(image.convert("RGB")))
 
 
-def _run_engines(engines: list[str | Path], inputs: Path, out: Path, device: str) -> dict[str, Any]:
-    """runtime-infer (library entry point) on ``inputs``; its throughput figures back."""
+def _run_engines(engines: list[str | Path], inputs: Path, out: Path, device: str, fill: str) -> dict[str, Any]:
+    """runtime-infer (library entry point) on ``inputs`` with ``--fill fill``; its throughput figures back."""
     from revive.runtime.infer import InferOptions, infer_files
+    from revive.runtime.layout import LayoutOptions
 
-    options = InferOptions(device=device, save_restored=True, overwrite=True, progress=False,
-                           fmt="png")  # the NAME.restored.png read below
+    options = InferOptions(device=device, save_restored=True, overwrite=True, progress=False, fmt="png",
+                           layout=LayoutOptions(fill=fill))  # fmt: the NAME.restored.png read below
     started, cpu = time.perf_counter(), _process_cpu_s()
     stats = infer_files(engines, [inputs], out, options)
     summary = stats.summary()
@@ -137,8 +141,11 @@ def _mean(rows: list[dict], key: str) -> float:
 
 def run_restore_quality(inputs: Path | None, truth: Path | None, engines: list[str | Path],
                         workdir: Path | None = None, device: str = "auto",
-                        baseline: str | None = None) -> dict[str, Any]:
-    """Run the engines on ``inputs`` (or the scan-like set) and score each output; plain data back."""
+                        baseline: str | None = None, fill: str = DEFAULT_FILL) -> dict[str, Any]:
+    """Run the engines on ``inputs`` (or the scan-like set) and score each output; plain data back.
+
+    ``fill`` is runtime-infer's ``--fill``; with a baseline the other fill is scored too (its own row).
+    """
     from revive.runtime.models import resolve_model
 
     if baseline is not None and baseline not in BASELINES:
@@ -161,8 +168,11 @@ def run_restore_quality(inputs: Path | None, truth: Path | None, engines: list[s
         for engine in engines:
             resolve_model(engine)  # a builtin: name that is not there fails here, with its one line
         out = root / "outputs"
-        run = _run_engines(engines, inputs, out, device)
-        speed = run if len(engines) == 1 else _run_engines(engines[:1], inputs, root / "restore_only", device)
+        run = _run_engines(engines, inputs, out, device, fill)
+        speed = run if len(engines) == 1 else _run_engines(engines[:1], inputs, root / "restore_only", device, fill)
+        other = next(f for f in FILLS if f != fill)
+        if baseline:
+            _run_engines(engines, inputs, root / f"fill_{other}", device, other)
         if baseline:
             from .classical import DETECTOR  # fails early, naming the extra, when OpenCV is missing
         rows, failed = [], []
@@ -188,14 +198,17 @@ def run_restore_quality(inputs: Path | None, truth: Path | None, engines: list[s
             row = {"image": name, "size": f"{damaged.shape[1]}x{damaged.shape[0]}",
                    **score_pair(damaged, output, truth_gray)}
             if baseline:
-                row["baselines"] = _baselines(damaged, output, truth_gray)
+                other_output = _gray(root / f"fill_{other}" / rel.parent / f"{rel.name}.restored.png")
+                row["baselines"] = {**_baselines(damaged, output, truth_gray),
+                                    "revive_other_fill": score_pair(damaged, other_output, truth_gray)}
             rows.append(row)
     scored = [r for r in rows if r["damaged_share"] > 0]
     result = {"inputs": "scan-like set (benchmarks/scan_set.py)" if scan_set else str(inputs),
               "truth": "" if scan_set else str(truth), "scan_set": scan_set, "engines": engines,
               "mask_threshold": MASK_THRESHOLD, "images": rows, "failed": failed,
               "mean": {k: _mean(scored, k) for k in METRICS}, "images_scored": len(scored),
-              "runtime": run, "restore_speed": speed, "cpu_count": os.cpu_count(), "baseline": baseline}
+              "runtime": run, "restore_speed": speed, "cpu_count": os.cpu_count(), "baseline": baseline,
+              "fill": fill, "other_fill": other}
     if baseline:
         from dataclasses import asdict
 
@@ -212,6 +225,9 @@ def _baselines(damaged: np.ndarray, output: np.ndarray, truth_gray: np.ndarray) 
     own_mask = grow_mask(output != damaged, 1)
     return {"classical": score_pair(damaged, classical_restore(damaged), truth_gray),
             "revive_mask_telea": score_pair(damaged, telea_fill(damaged, own_mask), truth_gray)}
+
+
+_FILL_WORDS = {"model": "the network's own fill", "classical": "revive's push-pull fill, runtime/fill.py"}
 
 
 def quality_markdown(data: dict[str, Any], machine_line: str) -> str:
@@ -237,12 +253,14 @@ def quality_markdown(data: dict[str, Any], machine_line: str) -> str:
             f"{speed.get('cpu_s')} CPU s: {speed.get('mpx_per_cpu_s')} Mpx per CPU-second; {data['cpu_count']} CPUs, "
             f"load average {data['machine']['load_average']}).\n\n" + markdown_table(header, rows))
     if data.get("methods"):
-        names = {"revive": "revive (the network's mask and fill)",
+        fill, other = data.get("fill", "model"), data.get("other_fill", "classical")
+        names = {"revive": f"revive, `--fill {fill}` (the network's mask; {_FILL_WORDS[fill]})",
                  "classical": f"classical: median-difference detector + Telea ({data['detector']})",
-                 "revive_mask_telea": "revive's mask (grown 1 px) + Telea's fill"}
+                 "revive_mask_telea": "revive's mask (grown 1 px) + OpenCV Telea's fill",
+                 "revive_other_fill": f"revive, `--fill {other}` (the network's mask; {_FILL_WORDS[other]})"}
         table = [[names[m], *(fmt(v[k], 3) for k in ("mask_iou", "mae_damaged_output", "change_undamaged",
                                                       "psnr_damaged_output", "ssim_damaged_output"))]
-                 for m, v in data["methods"].items()]
+                 for m, v in data["methods"].items() if m in names]
         ratio = data["methods"]["revive"]["mae_damaged_output"] / data["methods"]["classical"]["mae_damaged_output"]
         text += ("\n## Beside the classical method (means)\n\n"
                  + markdown_table(["method", "mask IoU", "MAE dmg", "change undamaged", "PSNR dmg", "SSIM dmg"],

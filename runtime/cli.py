@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-__all__ = ["add_format_options", "build_parser", "entry", "main"]
+__all__ = ["add_format_options", "add_layout_options", "layout_options", "build_parser", "entry", "main"]
 
 log = logging.getLogger("revive.runtime")
 PROG = "runtime-infer"
@@ -45,16 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       f"card's opt batch, at most {DEFAULT_BATCH_SIZE})")
     model.add_argument("--workers", type=int, default=min(4, cpu_count()),
                        help="decode threads and encode threads, each (default %(default)s)")
-    tiles = p.add_argument_group("tiles (restore models: how the restorer sees a picture)")
-    tiles.add_argument("--tile", default="auto", metavar="auto|off|N",
-                       help="auto: overlapping tiles of the model's own size at the input's resolution; off: the "
-                            "whole picture at the model's size (the only choice for a fused pipeline model); "
-                            "N: N x N-px tiles, each resized to the model's size (default %(default)s)")
-    tiles.add_argument("--overlap", type=int, metavar="P",
-                       help="pixels shared by neighbouring tiles, blended smoothly (default: tile // 8)")
-    tiles.add_argument("--max-side", type=int, metavar="M",
-                       help="restore on a working copy whose longer side is at most M px, upsampled back "
-                            "(default: full resolution)")
+    add_layout_options(p.add_argument_group("tiles (restore models: how the restorer sees a picture)"))
     out = p.add_argument_group("output")
     out.add_argument("--size", choices=("native", "model"), default="native",
                      help="native: the input's own size (model chroma on the input's luminance); "
@@ -86,6 +77,35 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--ray-gpus-per-worker", type=float, metavar="G",
                          help="GPUs per model actor (default: 1 when the cluster has GPUs, else 0)")
     return p
+
+
+def add_layout_options(group: argparse._ArgumentGroup) -> None:
+    """--tile, --overlap, --max-side, --fill: how a restorer sees a picture (runtime-infer, revive-serve, revive-ui)."""
+    from .fill import DEFAULT_FILL, FILLS
+
+    group.add_argument("--tile", default="auto", metavar="auto|off|N",
+                       help="auto: overlapping tiles of the model's own size at the input's resolution; off: the "
+                            "whole picture at the model's size (the only choice for a fused pipeline model); "
+                            "N: N x N-px tiles, each resized to the model's size (default %(default)s)")
+    group.add_argument("--overlap", type=int, metavar="P",
+                       help="pixels shared by neighbouring tiles, blended smoothly (default: tile // 8)")
+    group.add_argument("--max-side", type=int, metavar="M",
+                       help="restore on a working copy whose longer side is at most M px, upsampled back "
+                            "(default: full resolution)")
+    group.add_argument("--fill", choices=FILLS, default=DEFAULT_FILL,
+                       help="what fills the damage the restorer finds: model (its own reconstruction) or "
+                            "classical (push-pull interpolation from the undamaged pixels around it, behind the "
+                            "model's mask) (default %(default)s)")
+
+
+def layout_options(args: argparse.Namespace):
+    """The flags of add_layout_options as LayoutOptions; ValueError (one line) for a bad value."""
+    from .layout import LayoutOptions, parse_tile
+
+    layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side, fill=args.fill)
+    if isinstance(layout.tile, int):
+        layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
+    return layout
 
 
 def add_format_options(group: argparse._ArgumentGroup) -> None:
@@ -164,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
 def _options(args: argparse.Namespace):
     """Flags -> InferOptions; ValueError (one line) for a bad value."""
     from .infer import InferOptions
-    from .layout import LayoutOptions, parse_tile
 
     if len(args.engine) > 2:
         raise ValueError("give one --engine, or two (restore then colorize)")
@@ -186,10 +205,8 @@ def _options(args: argparse.Namespace):
         raise ValueError("--ray-workers must be at least 1")
     if args.ray_gpus_per_worker is not None and args.ray_gpus_per_worker < 0:
         raise ValueError("--ray-gpus-per-worker must be 0 or more")
-    layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
+    layout = layout_options(args)
     video = _video_options(args)
-    if isinstance(layout.tile, int):
-        layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
     return InferOptions(device=args.device, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
                         native=args.size == "native", fmt=args.fmt, quality=args.quality, depth=args.depth,
                         compression=args.compression, keep_mtime=args.keep_mtime,

@@ -58,17 +58,22 @@ class LayoutOptions:
     whole picture at S x S (the behaviour before tiling); an int N: N x N tiles, each resized to S x S.
     ``overlap``: pixels shared by neighbouring tiles (``None``: N // 8). ``max_side``: restore on a working
     copy whose longer side is at most this (``None``: full resolution); the result is upsampled back.
+    ``fill``: ``"model"`` the restorer's own reconstruction, ``"classical"`` push-pull interpolation behind its
+    mask (fill.py).
     """
 
     tile: int | str = AUTO
     overlap: int | None = None
     max_side: int | None = None
+    fill: str = "model"  # what fills the damage the restorer finds: "model" or "classical" (fill.py)
 
     def __post_init__(self) -> None:
         if self.tile not in (AUTO, OFF) and not (isinstance(self.tile, int) and self.tile >= MIN_TILE):
             raise ValueError(f"tile must be 'auto', 'off' or a size of at least {MIN_TILE} px, not {self.tile!r}")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"overlap must be 0 or more pixels, not {self.overlap}")
+        if self.fill not in ("model", "classical"):
+            raise ValueError(f"fill must be 'model' or 'classical', not {self.fill!r}")
         if self.max_side is not None and self.max_side < 1:
             raise ValueError(f"max_side must be at least 1 pixel, not {self.max_side}")
 

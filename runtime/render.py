@@ -45,6 +45,7 @@ from PIL import Image
 from .card import CardError, ModelCard
 from .composite import apply_restore, colorize_native
 from .composite16 import apply_restore16, colorize_native16
+from .fill import classical_fill
 from .images import Decoded
 from .layout import LayoutOptions, TilePlan, WholeView, view
 from .metadata import Metadata, srgb_tone
@@ -166,7 +167,9 @@ class ImageWork:
     def _advance(self) -> None:
         task = self.route.tasks[self.step]
         if isinstance(self.plan, TilePlan):
-            restored, mask = self.plan.result()
+            h, w = self.plan.size
+            seen = self.plan.gray[:h, :w]  # what the restorer saw (result() lets it go)
+            restored, mask = self._filled(seen, *self.plan.result())
             self._restore16(restored, mask)
             self._luma = self.restored = apply_restore(self.gray, restored, mask)
             self.gray = None  # the restored gray is the picture's luminance from here on
@@ -174,7 +177,8 @@ class ImageWork:
         else:
             outputs = self.plan.outputs
             if task in ("restore", "pipeline"):
-                restored, mask = outputs["restored"][0], outputs["mask"][0]
+                restored, mask = self._filled(self.plan.row(0), outputs["restored"][0], outputs["mask"][0])
+                outputs["restored"] = restored[None]  # the colorizer of a chained route sees this fill
                 self._restore16(restored, mask)
                 self._luma = self.restored = (apply_restore(self.gray, restored, mask) if self.native
                                               else Image.fromarray(restored, "L"))
@@ -193,6 +197,12 @@ class ImageWork:
             self.plan = WholeView(small)
         else:
             self.step = None
+
+    def _filled(self, seen: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``--fill classical``: the restorer's mask filled from ``seen`` (fill.py); else its own output."""
+        if self.options.fill != "classical":
+            return restored, mask
+        return classical_fill(np.asarray(seen), mask)
 
     def _restore16(self, restored: np.ndarray, mask: np.ndarray) -> None:
         if self.deep is not None:

@@ -23,6 +23,7 @@ PROG = "revive-serve"
 
 def build_parser() -> argparse.ArgumentParser:
     from ..backends import backend_names
+    from ..cli import add_layout_options
     from ..images import DEFAULT_MAX_PIXELS
     from ..system import cpu_count
     from .server import ServeConfig
@@ -40,14 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="backend for every model (default auto: by the file's suffix)")
     model.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where ONNX models run (default %(default)s)")
-    tiles = p.add_argument_group("tiles (restore models: how the restorer sees a picture; as runtime-infer)")
-    tiles.add_argument("--tile", default="auto", metavar="auto|off|N",
-                       help="auto: overlapping tiles of the model's own size at the input's resolution; off: the "
-                            "whole picture at the model's size; N: N x N-px tiles (default %(default)s)")
-    tiles.add_argument("--overlap", type=int, metavar="P", help="pixels shared by neighbouring tiles "
-                                                                "(default: tile // 8)")
-    tiles.add_argument("--max-side", type=int, metavar="M",
-                       help="restore on a copy whose longer side is at most M px (default: full resolution)")
+    add_layout_options(p.add_argument_group("tiles (restore models: how the restorer sees a picture; as "
+                                            "runtime-infer)"))
     net = p.add_argument_group("network (loopback by default: pass --host 0.0.0.0 to listen on every interface)")
     net.add_argument("--host", default=d.host, help="address of every endpoint (default %(default)s)")
     net.add_argument("--http-port", type=int, default=d.http_port, help="(default %(default)s)")
@@ -139,12 +134,9 @@ def _check_args(args: argparse.Namespace) -> str:
 
 
 def _layout(args: argparse.Namespace):
-    from ..layout import LayoutOptions, parse_tile
+    from ..cli import layout_options
 
-    layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
-    if isinstance(layout.tile, int):
-        layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per image
-    return layout
+    return layout_options(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ DEFAULT_UPLOAD_MB = 500
 
 def build_parser() -> argparse.ArgumentParser:
     from ..backends import backend_names
-    from ..cli import add_format_options
+    from ..cli import add_format_options, add_layout_options
     from ..images import DEFAULT_MAX_PIXELS
     from ..system import cpu_count
 
@@ -43,10 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--concurrency", type=int, default=2, metavar="N",
                        help="photos run at once, started in the order they came (default %(default)s: one photo's "
                             "encoding overlaps the next one's models)")
-    tiles = p.add_argument_group("tiles (restore models: how the restorer sees a picture; as runtime-infer)")
-    tiles.add_argument("--tile", default="auto", metavar="auto|off|N", help="(default %(default)s)")
-    tiles.add_argument("--overlap", type=int, metavar="P", help="pixels shared by neighbouring tiles")
-    tiles.add_argument("--max-side", type=int, metavar="M", help="restore on a copy at most M px on its longer side")
+    add_layout_options(p.add_argument_group("tiles (restore models: how the restorer sees a picture; as "
+                                            "runtime-infer)"))
     out = p.add_argument_group("results (as runtime-infer writes them)")
     add_format_options(out)
     out.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -92,7 +90,7 @@ def _options(args: argparse.Namespace):
     """Flags -> InferOptions; UsageError (one line) for a bad value or combination."""
     from ..errors import UsageError
     from ..infer import InferOptions
-    from ..layout import LayoutOptions, parse_tile
+    from ..cli import layout_options
     from .server import check_host
 
     checks = [(args.engine is not None and len(args.engine) > 2, "give one --engine, or two (restore then colorize)"),
@@ -109,13 +107,12 @@ def _options(args: argparse.Namespace):
             raise UsageError(reason)
     check_host(args.host, args.public)
     try:
-        layout = LayoutOptions(tile=parse_tile(args.tile), overlap=args.overlap, max_side=args.max_side)
-        if isinstance(layout.tile, int):
-            layout.overlap_px(layout.tile)  # more than half a tile: refused now, not per photo
+        layout = layout_options(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return InferOptions(device=args.device, backend=args.backend, workers=args.workers, fmt=args.fmt,
-                        quality=args.quality, depth=args.depth, compression=args.compression, max_pixels=args.max_pixels or None, layout=layout)
+                        quality=args.quality, depth=args.depth, compression=args.compression,
+                        max_pixels=args.max_pixels or None, layout=layout)
 
 
 def _run(args: argparse.Namespace, options) -> int:
