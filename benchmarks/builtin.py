@@ -76,10 +76,6 @@ def _resume_stage(out: Path, resume: str) -> tuple[str, str]:
                      f"--resume {out / 'restore' / 'last.pt'} or {out / 'colorize' / 'last.pt'}")
 
 
-def _resumed(loop, resume: tuple[str, str], stage: str):
-    return replace(loop, resume=resume[1]) if resume[0] == stage else loop
-
-
 def colorizer_figures(model: Path, folder: Path) -> dict[str, Any]:
     """The colorizer on the held-out photos (gray, own size) through runtime-infer: PSNR and colour similarity
     against the colour truth, beside the gray input's."""
@@ -114,13 +110,14 @@ def _restore_figures(model: Path, folder: Path, baseline: bool) -> dict[str, Any
     figures = {"set": "scan-like (benchmarks/scan_set.py)", "images": len(data["images"]),
                "megapixels": round(sum(int(r["size"].split("x")[0]) * int(r["size"].split("x")[1])
                                        for r in data["images"]) / 1e6, 2),
-               "revive": {k: round(data["mean"][k], 4) for k in keys},
+               "fill": data["fill"], "revive": {k: round(data["mean"][k], 4) for k in keys},
                "mpx_per_s": data["restore_speed"]["mpx_per_s"],
                "mpx_per_cpu_s": data["restore_speed"]["mpx_per_cpu_s"]}
     if baseline:
         figures["detector"] = data["detector"]
-        for method in ("classical", "revive_mask_telea"):
+        for method in ("classical", "revive_mask_telea", "revive_other_fill"):
             figures[method] = {k: round(data["methods"][method][k], 4) for k in keys}
+        figures["other_fill"] = data["other_fill"]
         figures["mae_vs_classical"] = round(figures["revive"]["mae_damaged_output"]
                                             / figures["classical"]["mae_damaged_output"], 3)
     return figures
@@ -159,10 +156,14 @@ def run(args, loop, world) -> str:
     resume = _resume_stage(out, loop.resume)
     loop = replace(loop, overwrite=True, resume="")  # the stages' own folders; OUT was checked by revive-train
     plan = recipe.to_dict()
-    restore = _stage(out / "restore", {"stage": "restore", **plan},
-                     lambda: train_restorer(out / "restore", recipe, _resumed(loop, resume, "restore"), world))
-    colorize = _stage(out / "colorize", {"stage": "colorize", **plan},
-                      lambda: train_colorizer(out / "colorize", recipe, _resumed(loop, resume, "colorize"), world))
+    stages = {}
+    for name, train in (("restore", train_restorer), ("colorize", train_colorizer)):
+        stage_loop, resumed = (replace(loop, resume=resume[1]), resume[1]) if resume[0] == name else (loop, "")
+        stages[name] = _stage(out / name, {"stage": name, **plan},
+                              lambda: {**train(out / name, recipe, stage_loop, world),
+                                       **({"resumed_from": resumed, "wall_s_note": "this sitting only"}
+                                          if resumed else {})})
+    restore, colorize = stages["restore"], stages["colorize"]
     models = {"restore": out / "restore.onnx", "colorize": out / "colorize.onnx"}
     for stage, path in models.items():
         export_checkpoint(best_or_last(out / stage), path, max_batch=MAX_BATCH)
@@ -176,11 +177,14 @@ def run(args, loop, world) -> str:
     provenance = {
         "restore": {**common, "data": f"scikit-image photos at scan scale: {', '.join(restorer_photos())} "
                                       "(train/scan_data.py), damage of train/scan_damage.py",
-                    "steps": restore["last"].get("step"), "wall_s": restore["wall_s"], "cpu_s": restore["cpu_s"],
+                    "steps": restore["last"].get("step"), "wall_s": restore["wall_s"],
+                    **{k: restore[k] for k in ("resumed_from", "wall_s_note") if k in restore},
+                    "cpu_s": restore["cpu_s"],
                     "validation": {k: v for k, v in restore["last"].items() if k.startswith("val_")},
                     "figures": figures["restore"]},
         "colorize": {**common, "data": "the scikit-image 'sample' crops (train/sample.py), Lab targets",
                      "steps": colorize["last"].get("step"), "wall_s": colorize["wall_s"],
+                     **{k: colorize[k] for k in ("resumed_from", "wall_s_note") if k in colorize},
                      "cpu_s": colorize["cpu_s"],
                      "validation": {k: v for k, v in colorize["last"].items() if k.startswith("val_")},
                      "figures": figures["colorize"]["mean"]},

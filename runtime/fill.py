@@ -4,15 +4,15 @@ The bundled restorer finds scan damage (scratches, dust, folds) far better than 
 small network's own reconstruction of a 1-8 px hole can lose to classical inpainting, which only has to
 carry the surrounding levels inward. So the runtime can keep the network's mask and fill it classically:
 
-- the hole is where the mask's blend weight is above 0 (``composite.mask_weight``), grown by ``GROW`` px (a
-  mark's soft rim, which the mask half-misses, is filled too: measured in README "Bundled models");
+- the hole is where the mask's blend weight is above 0 (``composite.mask_weight``), not grown: growing it
+  by 1 px filled more undamaged texture than it saved at the marks' rims (README "Bundled models");
 - push-pull interpolation (Gortler et al., "The Lumigraph", 1996): a pyramid of 2 x 2 sums of the valid
   pixels and of their count, down to a few pixels; then, from the coarsest level up, each level's average
   where it has valid pixels, blended with the bilinearly upsampled coarser estimate by the count (clipped
   at one). Every hole pixel gets a smooth average of the nearest valid ones at the scale the hole needs,
   in O(pixels) numpy work: no OpenCV in the runtime;
 - the filled picture goes through the same soft composite as a network's reconstruction
-  (``restored = input + w * (fill - input)``, ``w`` the grown weight), so undamaged pixels stay exactly as
+  (``restored = input + w * (fill - input)``), so undamaged pixels stay exactly as
   they were.
 
 It works on the gray the restorer saw (the input's own resolution with tiles, or the smaller view) and
@@ -26,28 +26,11 @@ from PIL import Image
 
 from .composite import mask_weight
 
-__all__ = ["DEFAULT_FILL", "FILLS", "GROW", "classical_fill", "grow_max", "push_pull"]
+__all__ = ["DEFAULT_FILL", "FILLS", "classical_fill", "push_pull"]
 
 FILLS = ("model", "classical")
-DEFAULT_FILL = "model"  # README "Bundled models" has the figures that chose it
-GROW = 1  # px the hole is grown beyond the mask's own pixels
+DEFAULT_FILL = "classical"  # README "Bundled models" has the figures that chose it
 _MIN_SIDE = 2  # the pyramid stops when a level is this small
-
-
-def grow_max(a: np.ndarray, px: int) -> np.ndarray:
-    """Grayscale dilation over a (2 px + 1) square, separably (shifted maxima; borders replicate)."""
-    out = a
-    for axis in (0, 1):
-        for _ in range(px):
-            grown = out.copy()
-            if axis == 0:
-                np.maximum(grown[1:], out[:-1], out=grown[1:])
-                np.maximum(grown[:-1], out[1:], out=grown[:-1])
-            else:
-                np.maximum(grown[:, 1:], out[:, :-1], out=grown[:, 1:])
-                np.maximum(grown[:, :-1], out[:, 1:], out=grown[:, :-1])
-            out = grown
-    return out
 
 
 def push_pull(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -76,18 +59,16 @@ def push_pull(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def classical_fill(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 gray (what the restorer saw) and its uint8 mask, same size -> (restored, grown mask), uint8.
+    """uint8 gray (what the restorer saw) and its uint8 mask, same size -> (restored, mask), uint8.
 
-    ``restored`` is the soft composite of the push-pull fill over the grown hole; the grown mask (the
-    mask's grayscale dilation) makes the runtime's composite take it there.
+    ``restored`` is the soft composite of the push-pull fill over the mask's hole, so the runtime's own
+    composite (which blends by the same mask) takes it there and nothing else.
     """
-    grown = grow_max(mask, GROW)
-    weight = mask_weight(grown)
+    weight = mask_weight(mask)
     hole = weight > 0.0
     if not hole.any():
         return gray, mask
     base = gray.astype(np.float32)
     filled = push_pull(base, ~hole)
     restored = np.clip(np.rint(base + weight * (filled - base)), 0, 255).astype(np.uint8)
-    return restored, grown
-
+    return restored, mask

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .fill import DEFAULT_FILL, FILLS
+
 __all__ = ["AUTO", "OFF", "LayoutOptions", "TilePlan", "WholeView", "parse_tile", "tile_starts", "tile_weights",
            "view"]
 
@@ -65,15 +67,15 @@ class LayoutOptions:
     tile: int | str = AUTO
     overlap: int | None = None
     max_side: int | None = None
-    fill: str = "model"  # what fills the damage the restorer finds: "model" or "classical" (fill.py)
+    fill: str = DEFAULT_FILL  # what fills the damage the restorer finds: "model" or "classical" (fill.py)
 
     def __post_init__(self) -> None:
         if self.tile not in (AUTO, OFF) and not (isinstance(self.tile, int) and self.tile >= MIN_TILE):
             raise ValueError(f"tile must be 'auto', 'off' or a size of at least {MIN_TILE} px, not {self.tile!r}")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"overlap must be 0 or more pixels, not {self.overlap}")
-        if self.fill not in ("model", "classical"):
-            raise ValueError(f"fill must be 'model' or 'classical', not {self.fill!r}")
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be {' or '.join(map(repr, FILLS))}, not {self.fill!r}")
         if self.max_side is not None and self.max_side < 1:
             raise ValueError(f"max_side must be at least 1 pixel, not {self.max_side}")
 

@@ -64,7 +64,10 @@ def _figure_lines(name: str, figures: dict) -> list[str]:
     """The measured figures a card's provenance carries, as the lines ``--list-models`` prints."""
     if name == "restore":
         lines = []
-        for key, label in (("revive", "network"), ("classical", "classical (median difference + Telea)"),
+        fill, other = figures.get("fill", "model"), figures.get("other_fill", "classical")
+        for key, label in (("revive", f"network mask, --fill {fill} (the default)"),
+                           ("revive_other_fill", f"network mask, --fill {other}"),
+                           ("classical", "classical (median difference + Telea)"),
                            ("revive_mask_telea", "network mask + Telea fill")):
             if key in figures:
                 f = figures[key]
@@ -100,7 +103,9 @@ def describe_builtin() -> list[str]:
             lines += [f"  made by: {made.get('command')} at commit {made.get('commit')} ({made.get('made')})",
                       f"  data: {made.get('data')}",
                       f"  {made.get('steps')} steps, {made.get('wall_s')} s wall, {made.get('cpu_s')} CPU s on "
-                      f"{made.get('machine', {}).get('cpus')} x {made.get('machine', {}).get('cpu')}"]
+                      f"{made.get('machine', {}).get('cpus')} x {made.get('machine', {}).get('cpu')}"
+                      + (f" ({made['wall_s_note']}: resumed from {made['resumed_from']})" if "resumed_from" in made
+                         else "")]
             lines += [f"  {line}" for line in _figure_lines(name, made.get("figures", {}))]
         lines.append("")
     return lines

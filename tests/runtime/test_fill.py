@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from revive.runtime.cli import main
-from revive.runtime.fill import classical_fill, grow_max, push_pull
+from revive.runtime.fill import DEFAULT_FILL, classical_fill, push_pull
 from revive.runtime.layout import LayoutOptions
 
 from .helpers import SIZE, make_restore_onnx, smooth
@@ -39,23 +39,17 @@ def test_push_pull_of_a_constant_is_the_constant_and_nothing_valid_is_left_as_it
     assert np.array_equal(push_pull(values, nothing), values)
 
 
-def test_grow_max_is_a_square_dilation():
-    a = np.zeros((7, 9), np.uint8)
-    a[3, 4] = 200
-    grown = grow_max(a, 1)
-    assert grown[2:5, 3:6].min() == 200 and grown.sum() == 9 * 200
-
-
 def test_classical_fill_repairs_a_scratch_and_leaves_the_rest_untouched():
     truth = smooth(80, 100).mean(axis=2).astype(np.uint8)
     damaged = truth.copy()
     damaged[30:33, :] = 255  # a 3-px bright scratch
     mask = np.zeros_like(damaged)
     mask[30:33, :] = 255  # the restorer found it
-    restored, grown = classical_fill(damaged, mask)
-    hole = grown > int(0.35 * 255)
-    assert np.array_equal(restored[~hole], damaged[~hole])  # beyond the grown hole: exactly the input
-    assert hole[29:34].all() and not hole[:28].any()  # grown by one pixel
+    mask[10, 50] = int(0.3 * 255)  # below the soft composite's low edge: not damage
+    restored, kept = classical_fill(damaged, mask)
+    assert kept is mask
+    hole = mask > int(0.35 * 255)
+    assert np.array_equal(restored[~hole], damaged[~hole])  # beyond the hole: exactly the input
     error_in = np.abs(damaged.astype(int) - truth)[30:33].mean()
     error_out = np.abs(restored.astype(int) - truth)[30:33].mean()
     assert error_out < 0.1 * error_in, (error_in, error_out)
@@ -75,10 +69,14 @@ def test_runtime_infer_fill_classical_replaces_the_models_reconstruction(tmp_pat
         assert main([str(tmp_path / "in.png"), "-o", str(tmp_path / fill), "--engine", str(model),
                      "--fill", fill, "--no-progress"]) == 0
         outs[fill] = np.asarray(Image.open(tmp_path / fill / "in.png"))
-    left, right = slice(0, SIZE // 2), slice(SIZE // 2 + 1, SIZE)  # the mask's half; beyond the 1-px growth
+    left, right = slice(0, SIZE // 2), slice(SIZE // 2, SIZE)  # the mask's half; the other
     assert np.array_equal(outs["model"][:, left], 255 - gray[:, left])
     assert np.array_equal(outs["classical"][:, right], gray[:, right])
     # filled from the right half, not inverted: near the picture's own levels at the mask's edge
     edge = SIZE // 2 - 2
     assert np.abs(outs["classical"][:, edge].astype(int) - gray[:, SIZE // 2 + 1]).mean() < 12
     assert main([str(tmp_path / "in.png"), "-o", str(tmp_path / "x"), "--engine", str(model), "--fill", "bogus"]) == 2
+
+
+def test_every_entry_point_defaults_to_one_fill():
+    assert LayoutOptions().fill == DEFAULT_FILL
