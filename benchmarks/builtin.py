@@ -54,6 +54,7 @@ def _commit() -> str:
 def _stage(folder: Path, recipe: dict, train) -> dict[str, Any]:
     """Train a stage into ``folder`` unless the same recipe already did; its record (timings, last row)."""
     record_path = folder / "stage.json"
+    recipe = json.loads(json.dumps(recipe))  # as the record holds it (tuples are lists there)
     if record_path.is_file():
         record = json.loads(record_path.read_text())
         if record.get("recipe") == recipe:
