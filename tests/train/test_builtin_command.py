@@ -1,0 +1,38 @@
+"""``revive-train builtin``: both bundled models from one command, a rerun reuses what was trained, and
+``--resume`` continues the stage the checkpoint belongs to (a tiny recipe: the real one takes ~70 min)."""
+
+from __future__ import annotations
+
+import logging
+
+import onnx
+
+from revive.runtime.card import read_onnx_card
+from revive.train.cli import main
+
+TINY = ["builtin", "--restore-steps", "20", "--colorize-epochs", "2", "--no-baseline"]
+
+
+def test_builtin_trains_exports_and_cards_both_models_and_a_rerun_reuses_them(tmp_path, caplog):
+    out = tmp_path / "builtin"
+    assert main([*TINY, "--out", str(out)]) == 0
+    for stage in ("restore", "colorize"):
+        made = read_onnx_card(onnx.load(str(out / f"{stage}.onnx"))).provenance
+        assert made["recipe"]["restore_steps"] == 20 and made["wall_s"] > 0 and made["commit"]
+        assert made["figures"] and "resumed_from" not in made
+    restore_made = read_onnx_card(onnx.load(str(out / "restore.onnx"))).provenance
+    assert restore_made["steps"] == 20 and restore_made["figures"]["fill"] in ("model", "classical")
+    stamps = {s: (out / s / "stage.json").stat().st_mtime_ns for s in ("restore", "colorize")}
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="revive"):
+        assert main([*TINY, "--out", str(out), "--overwrite"]) == 0
+    assert sum("trained earlier with this recipe" in r.getMessage() for r in caplog.records) == 2
+    assert {s: (out / s / "stage.json").stat().st_mtime_ns for s in stamps} == stamps
+
+
+def test_builtin_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
+    stray = tmp_path / "elsewhere" / "last.pt"
+    stray.parent.mkdir()
+    stray.write_bytes(b"")
+    assert main([*TINY, "--out", str(tmp_path / "builtin"), "--resume", str(stray)]) == 2
+    assert f"{stray}: not a stage checkpoint of" in capsys.readouterr().err
