@@ -348,9 +348,9 @@ def _plan_resources(cluster: RayOptions) -> _Cluster:
 
 def _dataset(pending: list[Job], settings: _Settings, on: _Cluster):
     if logging.getLogger("revive").getEffectiveLevel() > logging.INFO:  # Ray Data's chatter only with -v
-        for handler in logging.getLogger("ray.data").handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                handler.setLevel(logging.CRITICAL)
+        # the logger's level, not its handlers': a handler there may be shared (a test's log capture was,
+        # and every later warning of the process was lost)
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver's own bar counts finished files
     context.print_on_execution_start = False

@@ -7,6 +7,7 @@ leaves it running.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -222,3 +223,12 @@ def test_archival_fidelity_on_ray(tmp_path, tiny_onnx, restore_onnx):
         assert len(tif.pages) == 3
     counts = [json.loads((tmp_path / f"{n}.json").read_text())["counts"] for n in ("one", "ray")]
     assert counts[0] == counts[1] == {"written": 5, "skipped": 0, "failed": 0, "pending": 0}
+
+
+def test_a_ray_run_leaves_the_process_logging_as_it_found_it(tmp_path, tiny_onnx, caplog):
+    """Last in the module, after its other Ray runs: quieting Ray Data once silenced every later warning of the
+    process (pytest's capture handler, shared with Ray Data's logger, was set to CRITICAL)."""
+    make_folder(tmp_path / "in", 2)
+    assert run("--engine", tiny_onnx["rgb"], tmp_path / "in", "-o", tmp_path / "out", "--ray", "auto") == 0
+    logging.getLogger("revive.runtime.film").warning("still heard after Ray Data")  # a later film's failure
+    assert "still heard after Ray Data" in caplog.text
