@@ -122,7 +122,8 @@ def test_baseline_classical_adds_the_classical_rows(two_stage_onnx, tmp_path):
                   str(two_stage_onnx["restore"]), "--baseline", "classical", "--out", str(out), "--device", "cpu"])
     assert code == 0
     data = json.loads((out / "restore_quality.json").read_text())
-    assert set(data["methods"]) == {"revive", "classical", "revive_mask_telea"}
+    assert set(data["methods"]) == {"revive", "classical", "revive_mask_telea", "revive_other_fill"}
+    assert (data["fill"], data["other_fill"]) == ("classical", "model")
     assert data["methods"]["classical"]["mae_damaged_output"] < data["mean"]["mae_damaged_input"]
     assert data["restore_speed"]["mpx_per_s"] > 0
     assert "classical" in (out / "restore_quality.md").read_text()

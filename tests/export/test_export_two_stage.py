@@ -105,8 +105,10 @@ def test_runtime_infer_pipeline_and_chain_write_identical_pictures(two_stage_onn
     for name, shape in (("wide", (50, 90)), ("square", (SIZE, SIZE))):
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(inputs / f"{name}.png")
     for size in ("native", "model"):
-        # --tile off: the chained restorer sees the whole picture at S x S, as the fused graph does.
-        common = [str(inputs), "--size", size, "--save-restored", "--no-progress", "--device", "cpu", "--tile", "off"]
+        # --tile off: the chained restorer sees the whole picture at S x S, as the fused graph does; --fill
+        # model: the fused graph's colorizer sees the network's own fill.
+        common = [str(inputs), "--size", size, "--save-restored", "--no-progress", "--device", "cpu", "--tile", "off",
+                  "--fill", "model"]
         fused, chained = tmp_path / f"fused_{size}", tmp_path / f"chained_{size}"
         assert cli.main(["--engine", str(two_stage_onnx["pipeline"]), "-o", str(fused), *common]) == 0
         assert cli.main(["--engine", str(two_stage_onnx["restore"]), "--engine", str(two_stage_onnx["colorize"]),

@@ -114,7 +114,7 @@ def test_restore_then_colorize_chain(tmp_path, tiny_onnx, restore_onnx):
     Image.fromarray(gray).save(src / "photo.png")
     out = tmp_path / "out"
     # --tile off: the whole picture at S x S, so the fake's left-half mask is the picture's left half.
-    assert run("--engine", restore_onnx, "--engine", tiny_onnx["rgb"], src, "-o", out, "--save-restored",
+    assert run("--fill", "model", "--engine", restore_onnx, "--engine", tiny_onnx["rgb"], src, "-o", out, "--save-restored",
                "--tile", "off") == 0
     result = luma(out / "photo.png").astype(int)
     restored = luma(out / "photo.restored.png").astype(int)

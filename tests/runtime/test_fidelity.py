@@ -104,7 +104,7 @@ def test_restored_gray_keeps_the_scans_16_bits_outside_the_repairs(tmp_path, res
     deep = ramp16(64, 96, seed=1)
     tifffile.imwrite(tmp_path / "scan.tif", deep, photometric="minisblack")
     # --tile off: the fake restorer's mask is the left half of the whole picture.
-    assert run("--engine", restore_onnx, "--engine", tiny_onnx["rgb"], tmp_path / "scan.tif", "-o",
+    assert run("--fill", "model", "--engine", restore_onnx, "--engine", tiny_onnx["rgb"], tmp_path / "scan.tif", "-o",
                tmp_path / "out", "--save-restored", "--tile", "off") == 0
     restored = read16(tmp_path / "out" / "scan.restored.tif")
     assert restored.dtype == np.uint16

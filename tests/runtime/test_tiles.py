@@ -13,7 +13,7 @@ from .helpers import box_filter, smooth
 
 
 def run(*args) -> int:
-    return main([str(a) for a in args] + ["--no-progress", "--device", "cpu"])
+    return main([str(a) for a in args] + ["--no-progress", "--device", "cpu", "--fill", "model"])  # the net's own
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (33, 32, 4), (32, 32, 4), (7, 32, 4),
