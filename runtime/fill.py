@@ -27,7 +27,7 @@ from PIL import Image
 
 from .composite import mask_weight
 
-__all__ = ["DEFAULT_FILL", "FILLS", "classical_fill", "push_pull"]
+__all__ = ["DEFAULT_FILL", "FILLS", "classical_fill", "push_pull", "surroundings"]
 
 FILLS = ("model", "classical")
 DEFAULT_FILL = "classical"  # README "Bundled models" has the figures that chose it
@@ -35,16 +35,12 @@ SOURCE_POWER = 3  # measured: README "Bundled models"
 _MIN_SIDE = 2  # the pyramid stops when a level is this small
 
 
-def push_pull(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """float32 H x W: ``values`` where ``valid``, elsewhere interpolated from the valid pixels (docstring).
-
-    ``valid`` is boolean or a float trust in [0, 1]: a pixel of trust t keeps t of its own value and takes the
-    rest from the coarser estimate, so the result moves smoothly with the trust (a mask that changes by a
-    rounding error cannot swing the fill)."""
-    trust0 = valid.astype(np.float32)
-    sums = [(values * trust0).astype(np.float32)]
-    counts = [trust0]
-    while min(sums[-1].shape) > _MIN_SIDE and counts[-1].min() == 0.0:
+def surroundings(values: np.ndarray, trust: np.ndarray) -> np.ndarray:
+    """float32 H x W: each pixel's estimate from the trusted pixels around it (push-pull, docstring), before
+    its own value is blended in; ``trust`` is boolean or a float weight in [0, 1]."""
+    t0 = np.asarray(trust, np.float32)
+    sums, counts = [np.asarray(values, np.float32) * t0], [t0]
+    while min(sums[-1].shape) > _MIN_SIDE and (len(sums) == 1 or counts[-1].min() == 0.0):
         s, c = sums[-1], counts[-1]
         h, w = s.shape
         ph, pw = h % 2, w % 2
@@ -52,17 +48,28 @@ def push_pull(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
             s, c = np.pad(s, ((0, ph), (0, pw)), mode="edge"), np.pad(c, ((0, ph), (0, pw)), mode="edge")
         sums.append(s.reshape(s.shape[0] // 2, 2, s.shape[1] // 2, 2).sum(axis=(1, 3)))
         counts.append(c.reshape(c.shape[0] // 2, 2, c.shape[1] // 2, 2).sum(axis=(1, 3)))
+    if counts[-1].max() == 0.0:  # nothing trusted at all: nothing to carry in
+        return np.asarray(values, np.float32).copy()
     coarse = sums[-1] / np.maximum(counts[-1], 1e-6)
-    if counts[-1].max() == 0.0:  # nothing valid at all: nothing to carry in
-        return values.astype(np.float32)
     coarse[counts[-1] == 0] = float(coarse[counts[-1] > 0].mean())
-    for s, c in zip(reversed(sums[:-1]), reversed(counts[:-1])):
-        h, w = s.shape
+    for level in range(len(sums) - 2, -1, -1):
+        h, w = sums[level].shape
         up = np.asarray(Image.fromarray(coarse, "F").resize((w, h), Image.Resampling.BILINEAR))
-        trust = np.minimum(c, 1.0)
-        own = s / np.maximum(c, 1e-6)
-        coarse = trust * own + (1.0 - trust) * up
-    return coarse
+        if level == 0:
+            return up
+        c = counts[level]
+        trust_here = np.minimum(c, 1.0)
+        coarse = trust_here * (sums[level] / np.maximum(c, 1e-6)) + (1.0 - trust_here) * up
+    return coarse  # a picture of _MIN_SIDE px or less: its one level
+
+
+def push_pull(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """float32 H x W: ``values`` where ``valid``, elsewhere interpolated from the valid pixels (docstring).
+
+    ``valid`` is boolean or a float trust in [0, 1]: a pixel of trust t keeps t of its own value and takes the
+    rest from its surroundings, so the result moves smoothly with the trust."""
+    t = np.minimum(np.asarray(valid, np.float32), 1.0)
+    return t * np.asarray(values, np.float32) + (1.0 - t) * surroundings(values, t)
 
 
 def classical_fill(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,12 +79,15 @@ def classical_fill(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     exactly), so the runtime's composite of composite.py takes it as a network's blended output.
     """
     weight = mask_weight(mask)
-    if not (weight > 0.0).any():
+    hole = weight > 0.0
+    if not hole.any():
         return gray, mask
     # the pyramid trusts a pixel by (1 - w) ** SOURCE_POWER (a mark's soft rim, itself part damaged, hardly
-    # feeds the fill) and the result is laid on by w: both move smoothly with the mask
-    base = gray.astype(np.float32)
-    trust = (1.0 - weight) ** SOURCE_POWER
-    filled = push_pull(base, trust)
-    around = np.where(trust < 1.0, (filled - trust * base) / np.maximum(1.0 - trust, 1e-6), base)
-    return np.clip(np.rint(base + weight * (around - base)), 0, 255).astype(np.uint8), mask
+    # feeds the fill) and the estimate is laid on by w: both move smoothly with the mask
+    trust = np.subtract(1.0, weight, out=weight.copy())
+    np.power(trust, SOURCE_POWER, out=trust)
+    around = surroundings(gray, trust)[hole]
+    w, own = weight[hole], gray[hole].astype(np.float32)
+    restored = gray.copy()
+    restored[hole] = np.clip(np.rint(own + w * (around - own)), 0, 255).astype(np.uint8)
+    return restored, mask
