@@ -98,6 +98,18 @@ def add_layout_options(group: argparse._ArgumentGroup) -> None:
                             "model's mask) (default %(default)s)")
 
 
+def server_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """The arguments of a long-running CLI (revive-serve, revive-ui), or its exit status; INFO logging by
+    default (a server says what it serves), -vv debug."""
+    from .errors import parse_args
+
+    args = parse_args(parser, argv)  # 2 on a usage error, 0 on --help
+    if not isinstance(args, int):
+        logging.basicConfig(level=logging.DEBUG if args.verbose >= 2 else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+    return args
+
+
 def layout_options(args: argparse.Namespace):
     """The flags of add_layout_options as LayoutOptions; ValueError (one line) for a bad value."""
     from .layout import LayoutOptions, parse_tile

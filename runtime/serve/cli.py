@@ -81,13 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import UserError, parse_args, report
+    from ..errors import UserError, report
 
-    args = parse_args(build_parser(), argv)  # 2 on a usage error, 0 on --help
+    from ..cli import server_args
+
+    args = server_args(build_parser(), argv)
     if isinstance(args, int):
         return args
-    level = (logging.INFO, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     problem = _check_args(args)
     if problem:
         print(f"{PROG}: {problem}", file=sys.stderr)
