@@ -144,7 +144,7 @@ def test_run_image_gives_the_pictures_runtime_infer_writes(tmp_path, smoothing_o
                "--save-restored", "--batch-size", 3) == 0
     backends = [open_backend(m, device="cpu") for m in models]
     try:
-        route, options = Route.from_cards([b.card for b in backends]), LayoutOptions()
+        route, options = Route.from_cards([b.card for b in backends]), LayoutOptions(fill="model")  # as run()
         work = run_image(decode_gray(tmp_path / "scan.png", route.first_view(options, True)), route, options,
                          lambda k, rows: backends[k].run(rows), batch_size=5)
     finally:
