@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                              "(default 48,48,48)")
     p.add_argument("--window", type=int, default=9, help="--temporal-window (default 9)")
     p.add_argument("--repeats", type=int, default=2, help="alternating film / folder throughput runs (default 2)")
+    p.add_argument("--preset", default="", help="x264 preset of the throughput run's film (default: "
+                                                "runtime-infer's)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")

@@ -288,7 +288,8 @@ def flicker(args: argparse.Namespace, command: str) -> int:
                           stand_in_gain=args.stand_in_gain, size=size,
                           shot_frames=args.shot_frames, window=args.window, repeats=args.repeats,
                           batch_size=args.batch_size, workers=args.workers, device=args.device,
-                          memory_minutes=args.memory_minutes, memory_size=memory_size, keep=args.keep)
+                          memory_minutes=args.memory_minutes, memory_size=memory_size, keep=args.keep,
+                          preset=args.preset)
     try:
         result = run_flicker(opts)
     except ValueError as exc:

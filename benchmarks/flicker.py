@@ -74,6 +74,7 @@ class FlickerOptions:
     memory_minutes: float = 0.0
     memory_size: tuple[int, int] = (160, 120)
     keep: Path | None = None
+    preset: str = ""  # the throughput film's x264 preset; "" runtime-infer's default
 
 
 # -- metrics on plain arrays -------------------------------------------------------------------------
@@ -237,7 +238,8 @@ def throughput(backends, film: Path, frames_dir: Path, workdir: Path, opts: Flic
     runs: dict[str, list[dict[str, float]]] = {"film": [], "folder": []}
     for _ in range(opts.repeats):
         for name, inputs in (("film", [film]), ("folder", [frames_dir])):
-            stats = _infer(backends, inputs, workdir / f"speed_{name}", opts)
+            video = {"preset": opts.preset} if opts.preset and name == "film" else {}
+            stats = _infer(backends, inputs, workdir / f"speed_{name}", opts, **video)
             frames = stats.figures["frames"] if name == "film" else stats.counts["written"]
             runs[name].append({"wall_s": stats.wall_s, "frames_per_s": frames / stats.wall_s,
                                "mpx_per_s": stats.pixels / 1e6 / stats.wall_s})

@@ -137,14 +137,14 @@ def add_format_options(group: argparse._ArgumentGroup) -> None:
 
 
 def _video_args(p: argparse.ArgumentParser) -> None:
-    from .video import CODECS, CONTAINERS, VIDEO_EXTS
+    from .video import CODECS, CONTAINERS, DEFAULT_PRESET, VIDEO_EXTS
 
     video = p.add_argument_group("video (films: mp4 mkv avi mov webm, or --sequence; pip install 'revive[video]')")
     video.add_argument("--video-codec", choices=tuple(CODECS), default="h264",
                        help="h264, h265, or ffv1: lossless, for archives (default %(default)s)")
     video.add_argument("--crf", type=int, default=18, metavar="Q",
                        help="H.264/H.265 quality, 0 (lossless) .. 51, lower is better (default %(default)s)")
-    video.add_argument("--preset", default="medium", help="x264/x265 speed preset, ultrafast .. veryslow "
+    video.add_argument("--preset", default=DEFAULT_PRESET, help="x264/x265 speed preset, ultrafast .. veryslow "
                                                           "(default %(default)s)")
     video.add_argument("--container", choices=("auto", *CONTAINERS), default="auto",
                        help="auto: mp4 for h264/h265, mkv for ffv1 (default %(default)s)")

@@ -45,8 +45,8 @@ from .layout import view
 from .pictures import PictureRef, file_pictures, frame_share
 from .render import ImageWork
 from .temporal import ChromaSmoother, SceneCuts, TemporalOptions, chroma_planes, guide_of, small_gray
-from .video import CODECS, CONTAINERS, VIDEO_EXTS, Clock, EncodeSettings, FilmReader, Timing, VideoWriter, \
-    import_av, probe_frames
+from .video import CODECS, CONTAINERS, DEFAULT_PRESET, VIDEO_EXTS, Clock, EncodeSettings, FilmReader, Timing, \
+    VideoWriter, import_av, probe_frames
 
 if TYPE_CHECKING:
     from .pipeline import PipelineConfig
@@ -64,7 +64,7 @@ class VideoOptions:
 
     codec: str = "h264"  # h264 | h265 | ffv1
     crf: int = 18
-    preset: str = "medium"
+    preset: str = DEFAULT_PRESET
     container: str = "auto"  # auto | mp4 | mkv | mov
     temporal: TemporalOptions = field(default_factory=TemporalOptions)
     sequence: bool = False  # folders of numbered frames are films

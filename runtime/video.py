@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 VIDEO_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm")
 CODECS = {"h264": "libx264", "h265": "libx265", "ffv1": "ffv1"}
 CONTAINERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov"}  # file suffix -> FFmpeg muxer
+# x264/x265 preset: "faster" against "medium" on the bundled models' film (README Video): 0.1 dB less PSNR
+# against the lossless output, 2 % smaller, and film throughput 0.99x the photo path's instead of 0.88x
+DEFAULT_PRESET = "faster"
 # FFmpeg's colour tags (AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange).
 _BT709, _SMPTE170M, _RGB, _SRGB_TRC, _LIMITED, _FULL = 1, 6, 0, 13, 1, 2
 _HD_LINES = 720
@@ -221,7 +224,7 @@ class EncodeSettings:
 
     codec: str = "h264"
     crf: int = 18
-    preset: str = "medium"
+    preset: str = DEFAULT_PRESET
     container: str = "mp4"  # mp4 | mkv | mov
 
 
