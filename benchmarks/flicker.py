@@ -34,6 +34,7 @@ runtime's smoothing, not colour quality.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import statistics
 import subprocess
@@ -248,6 +249,15 @@ def throughput(backends, film: Path, frames_dir: Path, workdir: Path, opts: Flic
             "ratio": median["film"]["frames_per_s"] / median["folder"]["frames_per_s"]}
 
 
+def encoding_cost(lossless: Path, encoded: Path) -> dict[str, Any]:
+    """What the throughput run's lossy film gave up: PSNR (RGB, all frames) against the same run's lossless
+    (FFV1) output, and its size; the price of the --preset it was written with."""
+    mse = [float(np.mean((a.astype(np.float64) - b) ** 2)) for a, b in zip(rgb_frames(lossless), rgb_frames(encoded))]
+    mean = float(np.mean(mse)) if mse else float("nan")
+    return {"psnr_vs_lossless": 10 * math.log10(255.0 ** 2 / mean) if mean > 0 else float("inf"),
+            "bytes": encoded.stat().st_size, "frames": len(mse)}
+
+
 def memory(models: list[Path], minutes: float, size: tuple[int, int], workdir: Path,
            opts: FlickerOptions) -> dict[str, Any]:
     """Part 3 of the module docstring."""
@@ -320,6 +330,8 @@ def run_flicker(opts: FlickerOptions) -> dict[str, Any]:
             frames_dir = workdir / "frames"
             _frames_as_pngs(film, frames_dir)
             speed = throughput(backends, film, frames_dir, workdir, opts)
+            speed["encoding"] = encoding_cost(workdir / "smoothed" / f"{film.stem}.mkv",
+                                              next((workdir / "speed_film").glob(f"{film.stem}.*")))
             width, height = Image.open(next(frames_dir.iterdir())).size
         finally:
             for backend in backends:
@@ -335,7 +347,8 @@ def run_flicker(opts: FlickerOptions) -> dict[str, Any]:
                    for m, c in zip(models, cards)],
         "stand_in": opts.stand_in, **({"stand_in_gain": opts.stand_in_gain} if opts.stand_in else {}),
         "settings": {"window": opts.window, "batch_size": opts.batch_size, "workers": opts.workers,
-                     "repeats": opts.repeats, "measured_as": "ffv1 (lossless)", "throughput_as": "h264 crf 18"},
+                     "repeats": opts.repeats, "measured_as": "ffv1 (lossless)", "throughput_as": "h264 crf 18",
+                     "preset": opts.preset or "runtime-infer's default"},
         **figures, "throughput": speed, **({"memory": long_run} if long_run else {}),
     }
     result["targets"] = _targets(result)
@@ -366,6 +379,10 @@ def flicker_markdown(data: dict[str, Any], machine_line: str, command: str) -> s
             ["colourfulness (Hasler-Suesstrunk M)", fmt(c["per_frame"]), fmt(c["smoothed"]), fmt(c["ratio"], 3)],
             ["frames/s (H.264 film vs PNG folder)", fmt(t["median"]["folder"]["frames_per_s"]),
              fmt(t["median"]["film"]["frames_per_s"]), fmt(t["ratio"], 3)]]
+    if "encoding" in t:
+        e = t["encoding"]
+        rows.append(["that H.264 film: PSNR vs the lossless output (dB), MB", "",
+                     f"{fmt(e['psnr_vs_lossless'])}, {e['bytes'] / 1e6:.2f}", ""])
     film = data["film"]
     stand_in = f" (stand-in colorizer: random weights, output x{data['stand_in_gain']:g})" if data["stand_in"] else ""
     text = (f"# Film colour stability\n\n{machine_line}\n\nCommand: `{command}`\n\n"
