@@ -27,7 +27,7 @@ from PIL import Image
 
 from .composite import mask_weight
 
-__all__ = ["DEFAULT_FILL", "FILLS", "classical_fill", "push_pull", "surroundings"]
+__all__ = ["DEFAULT_FILL", "FILLS", "classical_fill", "surroundings"]
 
 FILLS = ("model", "classical")
 DEFAULT_FILL = "classical"  # README "Bundled models" has the figures that chose it
@@ -63,15 +63,6 @@ def surroundings(values: np.ndarray, trust: np.ndarray) -> np.ndarray:
     return coarse  # a picture of _MIN_SIDE px or less: its one level
 
 
-def push_pull(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """float32 H x W: ``values`` where ``valid``, elsewhere interpolated from the valid pixels (docstring).
-
-    ``valid`` is boolean or a float trust in [0, 1]: a pixel of trust t keeps t of its own value and takes the
-    rest from its surroundings, so the result moves smoothly with the trust."""
-    t = np.minimum(np.asarray(valid, np.float32), 1.0)
-    return t * np.asarray(values, np.float32) + (1.0 - t) * surroundings(values, t)
-
-
 def classical_fill(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 gray (what the restorer saw) and its uint8 mask, same size -> (restored, mask), uint8.
 
@@ -84,9 +75,7 @@ def classical_fill(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
         return gray, mask
     # the pyramid trusts a pixel by (1 - w) ** SOURCE_POWER (a mark's soft rim, itself part damaged, hardly
     # feeds the fill) and the estimate is laid on by w: both move smoothly with the mask
-    trust = np.subtract(1.0, weight, out=weight.copy())
-    np.power(trust, SOURCE_POWER, out=trust)
-    around = surroundings(gray, trust)[hole]
+    around = surroundings(gray, (1.0 - weight) ** SOURCE_POWER)[hole]
     w, own = weight[hole], gray[hole].astype(np.float32)
     restored = gray.copy()
     restored[hole] = np.clip(np.rint(own + w * (around - own)), 0, 255).astype(np.uint8)

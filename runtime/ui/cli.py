@@ -64,9 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import UserError, report
-
     from ..cli import server_args
+    from ..errors import UserError, report
 
     args = server_args(build_parser(), argv)
     if isinstance(args, int):

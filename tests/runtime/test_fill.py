@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from revive.runtime.cli import main
-from revive.runtime.fill import DEFAULT_FILL, classical_fill, push_pull
+from revive.runtime.fill import DEFAULT_FILL, classical_fill, surroundings
 from revive.runtime.layout import LayoutOptions
 
 from .helpers import SIZE, make_restore_onnx, smooth
@@ -18,25 +18,24 @@ def _ramp(h: int, w: int) -> np.ndarray:
     return 40.0 + 0.8 * x + 0.5 * y
 
 
-def test_push_pull_keeps_valid_pixels_and_carries_a_smooth_picture_into_a_hole():
+def test_push_pull_carries_a_smooth_picture_into_a_hole():
     values = _ramp(96, 120)
     valid = np.ones(values.shape, bool)
     valid[40:44, :] = False  # a 4-px scratch right across
     valid[10:16, 20:26] = False  # a speck
-    filled = push_pull(values, valid)
-    assert np.array_equal(filled[valid], values[valid])
+    filled = surroundings(values, valid)
     error = np.abs(filled - values)[~valid]
     assert error.mean() < 2.0, error.mean()  # a ramp of 0.5-0.8 levels a pixel, a hole 4-6 px across
 
 
-def test_push_pull_of_a_constant_is_the_constant_and_nothing_valid_is_left_as_it_is():
+def test_push_pull_of_a_constant_is_the_constant_and_nothing_trusted_is_left_as_it_is():
     values = np.full((33, 17), 120.0, np.float32)
     valid = np.ones(values.shape, bool)
     valid[5:30, 3:9] = False
     values[~valid] = 0.0  # the damage itself
-    assert np.allclose(push_pull(values, valid), 120.0)
+    assert np.allclose(surroundings(values, valid), 120.0)
     nothing = np.zeros(values.shape, bool)
-    assert np.array_equal(push_pull(values, nothing), values)
+    assert np.array_equal(surroundings(values, nothing), values)
 
 
 def test_classical_fill_repairs_a_scratch_and_leaves_the_rest_untouched():
