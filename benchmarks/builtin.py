@@ -37,6 +37,7 @@ __all__ = ["MAX_BATCH", "colorizer_figures", "run"]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 32
+STAGES = ("restore", "precision", "colorize")  # in training order (train/builtin.py)
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,7 +58,8 @@ def _stage(folder: Path, recipe: dict, train) -> dict[str, Any]:
     recipe = json.loads(json.dumps(recipe))  # as the record holds it (tuples are lists there)
     if record_path.is_file():
         record = json.loads(record_path.read_text())
-        if record.get("recipe") == recipe:
+        held = record.get("recipe") or {}
+        if {k: held.get(k) for k in recipe} == recipe:  # the fields this stage is made from (Recipe.stage_dict)
             log.info("%s: trained earlier with this recipe (%s s wall); reused", folder, record["wall_s"])
             return record
     record = {"recipe": recipe, **train()}
@@ -70,11 +72,11 @@ def _resume_stage(out: Path, resume: str) -> tuple[str, str]:
     if not resume:
         return "", ""
     stage = Path(resume).resolve().parent
-    for name in ("restore", "colorize"):
+    for name in STAGES:
         if stage == (out / name).resolve():
             return name, resume
-    raise UsageError(f"{resume}: not a stage checkpoint of {out}; resume a builtin run with "
-                     f"--resume {out / 'restore' / 'last.pt'} or {out / 'colorize' / 'last.pt'}")
+    raise UsageError(f"{resume}: not a stage checkpoint of {out}; resume a builtin run with --resume "
+                     + " or ".join(str(out / name / "last.pt") for name in STAGES))
 
 
 def colorizer_figures(model: Path, folder: Path) -> dict[str, Any]:
@@ -146,41 +148,52 @@ def _machine() -> dict[str, Any]:
 def run(args, loop, world) -> str:
     """Train (or reuse) both stages, export, score, card, and optionally bundle; the summary line."""
     from revive.export.to_onnx import export_checkpoint, quiet_exporter_logs
-    from revive.train.builtin import Recipe, train_colorizer, train_restorer
+    from revive.train.builtin import Recipe, train_colorizer, train_precision, train_restorer
     from revive.train.checkpoint import best_or_last
 
     quiet_exporter_logs()
     started, commit = time.perf_counter(), _commit()  # the code that trains, before anything else is edited
     out = Path(loop.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    recipe = Recipe(restore_steps=args.restore_steps, color_epochs=args.colorize_epochs, seed=args.seed)
+    recipe = Recipe(restore_steps=args.restore_steps, precision_steps=args.precision_steps,
+                    color_epochs=args.colorize_epochs, seed=args.seed)
     resume = _resume_stage(out, loop.resume)
     loop = replace(loop, overwrite=True, resume="")  # the stages' own folders; OUT was checked by revive-train
-    plan = recipe.to_dict()
+    trainers = {"restore": lambda lp: train_restorer(out / "restore", recipe, lp, world),
+                "precision": lambda lp: train_precision(out / "precision", best_or_last(out / "restore"), recipe,
+                                                        lp, world),
+                "colorize": lambda lp: train_colorizer(out / "colorize", recipe, lp, world)}
+    if not recipe.precision_steps:
+        del trainers["precision"]
     stages = {}
-    for name, train in (("restore", train_restorer), ("colorize", train_colorizer)):
+    for name, train in trainers.items():
         stage_loop, resumed = (replace(loop, resume=resume[1]), resume[1]) if resume[0] == name else (loop, "")
-        stages[name] = _stage(out / name, {"stage": name, **plan},
-                              lambda: {**train(out / name, recipe, stage_loop, world),
+        stages[name] = _stage(out / name, recipe.stage_dict(name),
+                              lambda: {**train(stage_loop),
                                        **({"resumed_from": resumed, "wall_s_note": "this sitting only"}
                                           if resumed else {})})
-    restore, colorize = stages["restore"], stages["colorize"]
-    models = {"restore": out / "restore.onnx", "colorize": out / "colorize.onnx"}
-    for stage, path in models.items():
-        export_checkpoint(best_or_last(out / stage), path, max_batch=MAX_BATCH)
+    sources = {"restore": "precision" if "precision" in stages else "restore", "colorize": "colorize"}
+    models = {model: out / f"{model}.onnx" for model in sources}
+    for model, stage in sources.items():
+        export_checkpoint(best_or_last(out / stage), models[model], max_batch=MAX_BATCH)
     figures = {"restore": _restore_figures(models["restore"], out / "eval_restore", not args.no_baseline),
                "colorize": colorizer_figures(models["colorize"], out / "eval_colorize")}
     from revive.train.scan_data import HELD_OUT, restorer_photos
 
-    common = {"command": "revive-train builtin --out " + str(out), "recipe": plan, "commit": commit,
+    common = {"command": "revive-train builtin --out " + str(out), "recipe": recipe.to_dict(), "commit": commit,
               "machine": _machine(), "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "held_out": list(HELD_OUT)}
+    restore_stages = [name for name in ("restore", "precision") if name in stages]
+    restore, colorize = stages[sources["restore"]], stages["colorize"]
     provenance = {
         "restore": {**common, "data": f"scikit-image photos at scan scale: {', '.join(restorer_photos())} "
                                       "(train/scan_data.py), damage of train/scan_damage.py",
-                    "steps": restore["last"].get("step"), "wall_s": restore["wall_s"],
-                    **{k: restore[k] for k in ("resumed_from", "wall_s_note") if k in restore},
-                    "cpu_s": restore["cpu_s"],
+                    "steps": sum(stages[n]["last"].get("step", 0) for n in restore_stages),
+                    "wall_s": round(sum(stages[n]["wall_s"] for n in restore_stages), 1),
+                    "cpu_s": round(sum(stages[n]["cpu_s"] for n in restore_stages), 1),
+                    "stages": {n: {"steps": stages[n]["last"].get("step"), "wall_s": stages[n]["wall_s"],
+                                   **{k: stages[n][k] for k in ("resumed_from", "wall_s_note") if k in stages[n]}}
+                               for n in restore_stages},
                     "validation": {k: v for k, v in restore["last"].items() if k.startswith("val_")},
                     "figures": figures["restore"]},
         "colorize": {**common, "data": "the scikit-image 'sample' crops (train/sample.py), Lab targets",

@@ -7,8 +7,12 @@ colorizer. Both come from this recipe and nothing else, on a 2-core CPU, so anyo
   the runtime restores several Mpx/s of scan on two cores) on ``RESTORE_TILE``-px windows of
   scikit-image's photos at their own resolution or enlarged (train/scan_data.py), damaged at scan scale
   (train/scan_damage.py), for ``RESTORE_STEPS`` steps of ``RESTORE_BATCH`` tiles with a one-cycle rate
-  (train/tile_restore_task.py says what the losses score). It is exported for ``DEPLOY_TILE``-px tiles:
-  the network is fully convolutional, and a larger tile wastes less on the overlap of its neighbours.
+  (train/tile_restore_task.py says what the losses score). Then ``PRECISION_STEPS`` more steps from that
+  stage's best checkpoint, at a lower rate, on tiles of a new seed, with false detections weighted by what
+  filling them would change (``fill_cost_weight``): the first stage finds the damage, this one stops it
+  taking highlights and specks for damage (README "Bundled models" has the figures of both). It is exported
+  for ``DEPLOY_TILE``-px tiles: the network is fully convolutional, and a larger tile wastes less on the
+  overlap of its neighbours.
 - **colorizer**: pix2pix in Lab mode (L -> ab; train/pix2pix_task.py) with ``COLOR_NGF`` base filters at
   ``COLOR_SIZE`` px on the ``sample`` crops, ``COLOR_EPOCHS`` epochs; it sees a whole picture at that size,
   and its chroma goes on the picture's own luminance (runtime/composite.py).
@@ -36,7 +40,7 @@ from .loop import LoopOptions, fit
 from .scan_data import HELD_OUT, ScanTileDataset, restorer_photos
 from .tile_restore_task import TileRestoreOptions, TileRestoreTask
 
-__all__ = ["Recipe", "cpu_seconds", "train_colorizer", "train_restorer"]
+__all__ = ["Recipe", "cpu_seconds", "train_colorizer", "train_precision", "train_restorer"]
 
 log = logging.getLogger(__name__)
 VAL_FRACTION = 0.15  # the sample split (revive-train's default), which holds out HELD_OUT for seed 0
@@ -53,6 +57,10 @@ class Recipe:
     restore_widths: tuple[int, ...] = (12, 16, 32, 64)
     restore_val_tiles: int = 96
     steps_per_epoch: int = 100
+    precision_steps: int = 6000  # the second stage (docstring): ~18 min
+    precision_lr: float = 5e-4
+    precision_fill_cost: float = 24.0  # measured against 4 and 16 (README "Bundled models")
+    precision_pos_weight: float = 4.0  # damaged pixels' BCE weight there (2 in the first stage)
     color_size: int = 128
     color_ngf: int = 16
     color_epochs: int = 12
@@ -61,6 +69,13 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def stage_dict(self, stage: str) -> dict[str, Any]:
+        """The fields ``stage`` is trained from (a stage is reused while these stay the same)."""
+        prefix = {"restore": ("restore_", "deploy_tile"), "precision": ("restore_", "deploy_tile", "precision_"),
+                  "colorize": ("color_",)}[stage]
+        return {"stage": stage, **{k: v for k, v in self.to_dict().items()
+                                   if k.startswith(prefix) or k in ("seed", "steps_per_epoch")}}
 
 
 def cpu_seconds() -> float:
@@ -97,6 +112,27 @@ def train_restorer(out: Path, recipe: Recipe, loop: LoopOptions, world: World) -
     log.info("builtin restorer: %d steps of %d x %d-px tiles from %d photos (%s held out)", recipe.restore_steps,
              recipe.restore_batch, recipe.restore_tile, len(restorer_photos()), ", ".join(HELD_OUT))
     return _timed(lambda: fit(task, train_set, val_set, opts, world))
+
+
+def train_precision(out: Path, start: Path, recipe: Recipe, loop: LoopOptions, world: World) -> dict[str, Any]:
+    """The second restorer stage (docstring) into ``out``, from the weights of checkpoint ``start``."""
+    from .checkpoint import load_checkpoint, load_weights
+
+    epochs = math.ceil(recipe.precision_steps / recipe.steps_per_epoch)
+    seed = recipe.seed + 1  # tiles the first stage never drew
+    opts = replace(loop, out_dir=str(out), epochs=epochs, batch_size=recipe.restore_batch,
+                   max_steps=recipe.precision_steps, lr_schedule="cosine", seed=seed, val_every=max(1, epochs // 3))
+    torch.manual_seed(seed)
+    task = _DeployedRestoreTask(TileRestoreOptions(tile=recipe.restore_tile, widths=recipe.restore_widths,
+                                                   lr=recipe.precision_lr, mask_pos_weight=recipe.precision_pos_weight,
+                                                   fill_cost_weight=recipe.precision_fill_cost), recipe.deploy_tile)
+    load_weights(task.nets["restorer"], load_checkpoint(start)["model"], start, "restorer")
+    train_set = ScanTileDataset(restorer_photos(), recipe.restore_tile, recipe.steps_per_epoch * recipe.restore_batch,
+                                seed, train=True)
+    val_set = ScanTileDataset(HELD_OUT, recipe.deploy_tile, recipe.restore_val_tiles, recipe.seed, train=False)
+    log.info("builtin restorer, precision stage: %d steps from %s, fill-cost weight %g", recipe.precision_steps,
+             start, recipe.precision_fill_cost)
+    return {**_timed(lambda: fit(task, train_set, val_set, opts, world)), "started_from": str(start)}
 
 
 def train_colorizer(out: Path, recipe: Recipe, loop: LoopOptions, world: World) -> dict[str, Any]:

@@ -83,6 +83,10 @@ def _figure_lines(name: str, figures: dict) -> list[str]:
             f"colour similarity {figures['color_similarity']:.3f} (gray input {figures['color_similarity_gray']:.3f})"]
 
 
+def _resumed(made: dict) -> str:
+    return f" ({made['wall_s_note']}: resumed from {made['resumed_from']})" if "resumed_from" in made else ""
+
+
 def describe_builtin() -> list[str]:
     """What ``runtime-infer --list-models`` prints: each bundled model, its card's facts and measured figures."""
     from ..card import CardError, read_card
@@ -104,8 +108,10 @@ def describe_builtin() -> list[str]:
                       f"  data: {made.get('data')}",
                       f"  {made.get('steps')} steps, {made.get('wall_s')} s wall, {made.get('cpu_s')} CPU s on "
                       f"{made.get('machine', {}).get('cpus')} x {made.get('machine', {}).get('cpu')}"
-                      + (f" ({made['wall_s_note']}: resumed from {made['resumed_from']})" if "resumed_from" in made
-                         else "")]
+                      + _resumed(made)]
+            if made.get("stages"):
+                lines.append("  stages: " + "; ".join(f"{stage} {done.get('steps')} steps, {done.get('wall_s')} s"
+                                                       + _resumed(done) for stage, done in made["stages"].items()))
             lines += [f"  {line}" for line in _figure_lines(name, made.get("figures", {}))]
         lines.append("")
     return lines

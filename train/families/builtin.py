@@ -23,6 +23,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("recipe (defaults: the bundled models' own)")
     g.add_argument("--restore-steps", type=int, default=Recipe.restore_steps, help="restorer training steps")
+    g.add_argument("--precision-steps", type=int, default=Recipe.precision_steps,
+                   help="steps of the restorer's second stage, which weights false detections by what filling "
+                        "them would change (0: no second stage)")
     g.add_argument("--colorize-epochs", type=int, default=Recipe.color_epochs, help="colorizer epochs")
     g.add_argument("--bundle", action="store_true",
                    help="copy the two ONNX models into this installation's revive/runtime/models/ when done "
@@ -33,6 +36,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
     return [(args.restore_steps >= 1, "--restore-steps must be at least 1"),
+            (args.precision_steps >= 0, "--precision-steps must be 0 or more"),
             (args.colorize_epochs >= 1, "--colorize-epochs must be at least 1")]
 
 
