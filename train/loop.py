@@ -263,7 +263,8 @@ def check_run_folder(out_dir: str | Path, resume: str = "", overwrite: bool = Fa
     found = sorted(folder.rglob("*.pt")) if folder.is_dir() else []
     if found:
         raise CheckpointError(f"{folder}: already holds a run ({found[0]}); continue it with --resume "
-                              f"{folder / 'last.pt'}, replace it with --overwrite, or give a new --out folder")
+                              f"{found[0].parent / 'last.pt'}, replace it with --overwrite (revive-train builtin: "
+                              "rerun it, reusing the stages whose recipe is unchanged), or give a new --out folder")
 
 
 def fit(task: TrainTask, train_set: Dataset, val_set: Dataset | None, opts: LoopOptions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def test_a_new_run_never_replaces_an_earlier_runs_checkpoints(tmp_path, capsys):
     nested = tmp_path / "two" / "restore"  # two-stage runs keep their checkpoints one level down
     nested.mkdir(parents=True)
     (nested / "last.pt").write_bytes(b"x")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=re.escape(f"--resume {nested / 'last.pt'}")):  # the stage's own, not OUT/last.pt
         check_run_folder(tmp_path / "two")
     check_run_folder(tmp_path / "two", resume=str(nested / "last.pt"))
     check_run_folder(tmp_path / "two", overwrite=True)

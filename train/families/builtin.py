@@ -26,6 +26,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision-steps", type=int, default=Recipe.precision_steps,
                    help="steps of the restorer's second stage, which weights false detections by what filling "
                         "them would change (0: no second stage)")
+    g.add_argument("--precision-fill-cost", type=float, default=Recipe.precision_fill_cost,
+                   help="weight of that cost in the second stage's loss")
+    g.add_argument("--precision-pos-weight", type=float, default=Recipe.precision_pos_weight,
+                   help="BCE weight of damaged pixels in the second stage")
     g.add_argument("--colorize-epochs", type=int, default=Recipe.color_epochs, help="colorizer epochs")
     g.add_argument("--bundle", action="store_true",
                    help="copy the two ONNX models into this installation's revive/runtime/models/ when done "
@@ -37,6 +41,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
 def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
     return [(args.restore_steps >= 1, "--restore-steps must be at least 1"),
             (args.precision_steps >= 0, "--precision-steps must be 0 or more"),
+            (args.precision_fill_cost >= 0, "--precision-fill-cost must be 0 or more"),
+            (args.precision_pos_weight > 0, "--precision-pos-weight must be above 0"),
             (args.colorize_epochs >= 1, "--colorize-epochs must be at least 1")]
 
 
