@@ -173,10 +173,13 @@ def run(args, loop, world) -> str:
                               lambda: {**train(stage_loop),
                                        **({"resumed_from": resumed, "wall_s_note": "this sitting only"}
                                           if resumed else {})})
+    # the precision stage ships where its schedule ends: its validation scores the network's own fill, not
+    # the classical fill the product uses (README "Bundled models" has both checkpoints' figures)
     sources = {"restore": "precision" if "precision" in stages else "restore", "colorize": "colorize"}
     models = {model: out / f"{model}.onnx" for model in sources}
     for model, stage in sources.items():
-        export_checkpoint(best_or_last(out / stage), models[model], max_batch=MAX_BATCH)
+        checkpoint = out / stage / "last.pt" if stage == "precision" else best_or_last(out / stage)
+        export_checkpoint(checkpoint, models[model], max_batch=MAX_BATCH)
     figures = {"restore": _restore_figures(models["restore"], out / "eval_restore", not args.no_baseline),
                "colorize": colorizer_figures(models["colorize"], out / "eval_colorize")}
     from revive.train.scan_data import HELD_OUT, restorer_photos
