@@ -7,10 +7,12 @@ colorizer. Both come from this recipe and nothing else, on a 2-core CPU, so anyo
   the runtime restores several Mpx/s of scan on two cores) on ``RESTORE_TILE``-px windows of
   scikit-image's photos at their own resolution or enlarged (train/scan_data.py), damaged at scan scale
   (train/scan_damage.py), for ``RESTORE_STEPS`` steps of ``RESTORE_BATCH`` tiles with a one-cycle rate
-  (train/tile_restore_task.py says what the losses score). Then ``PRECISION_STEPS`` more steps from that
-  stage's best checkpoint, at a lower rate, on tiles of a new seed, with false detections weighted by what
-  filling them would change (``fill_cost_weight``): the first stage finds the damage, this one stops it
-  taking highlights and specks for damage (README "Bundled models" has the figures of both). It is exported
+  (train/tile_restore_task.py says what the losses score). A second stage can follow
+  (``precision_steps`` > 0, ``revive-train builtin --precision-steps N``): more steps from that stage's best
+  checkpoint, at a lower rate, on tiles of a new seed, with false detections weighted by what filling them
+  would change (``fill_cost_weight``). It stops the restorer taking highlights and specks for damage, but it
+  also makes it miss part of a long straight scratch, so the bundled restorer is the first stage alone
+  (README "Bundled models" has the figures of both). It is exported
   for ``DEPLOY_TILE``-px tiles: the network is fully convolutional, and a larger tile wastes less on the
   overlap of its neighbours.
 - **colorizer**: pix2pix in Lab mode (L -> ab; train/pix2pix_task.py) with ``COLOR_NGF`` base filters at
@@ -57,7 +59,7 @@ class Recipe:
     restore_widths: tuple[int, ...] = (12, 16, 32, 64)
     restore_val_tiles: int = 96
     steps_per_epoch: int = 100
-    precision_steps: int = 6000  # the second stage (docstring): ~18 min
+    precision_steps: int = 0  # the second stage (docstring), off: it misses straight scratches (README)
     precision_lr: float = 5e-4
     precision_fill_cost: float = 24.0  # measured against 4 and 16 (README "Bundled models")
     precision_pos_weight: float = 4.0  # damaged pixels' BCE weight there (2 in the first stage)

@@ -16,8 +16,8 @@ or a spoon (the bundled restorer's misses on the scan-like set were such thin br
 from any damage). ``fill_cost_weight`` > 0 adds that cost to the mask loss: on pixels neither damaged nor
 next to damage, ``softplus(logit)`` (the BCE of calling them clean) weighted by how far the pixel is from
 the mean of its ``fill_cost_window`` neighbourhood (in units of ``_COST_UNIT`` levels, at most
-``_COST_CAP``), which is about what a fill from the surroundings would change. The bundled recipe uses it in a
-short second stage (train/builtin.py), where precision is what is left to gain.
+``_COST_CAP``), which is about what a fill from the surroundings would change. The recipe offers it as an
+optional second stage (train/builtin.py), off for the bundled restorer: README "Bundled models" says why.
 
 Validation scores the exported composite (``restore_outputs``) against the target, on the figures the
 benchmark reports (``revive-bench restore-quality``): mask IoU, the mean absolute error on the damaged region

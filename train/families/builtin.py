@@ -24,8 +24,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("recipe (defaults: the bundled models' own)")
     g.add_argument("--restore-steps", type=int, default=Recipe.restore_steps, help="restorer training steps")
     g.add_argument("--precision-steps", type=int, default=Recipe.precision_steps,
-                   help="steps of the restorer's second stage, which weights false detections by what filling "
-                        "them would change (0: no second stage)")
+                   help="steps of the restorer's optional second stage, which weights false detections by what "
+                        "filling them would change (default 0: none; README 'Bundled models' has its trade-off)")
     g.add_argument("--precision-fill-cost", type=float, default=Recipe.precision_fill_cost,
                    help="weight of that cost in the second stage's loss")
     g.add_argument("--precision-pos-weight", type=float, default=Recipe.precision_pos_weight,
