@@ -195,6 +195,8 @@ def run(args, loop, world) -> str:
                     "steps": sum(stages[n]["last"].get("step", 0) for n in restore_stages),
                     "wall_s": round(sum(stages[n]["wall_s"] for n in restore_stages), 1),
                     "cpu_s": round(sum(stages[n]["cpu_s"] for n in restore_stages), 1),
+                    **({"wall_s_note": "this run's sittings only (stages: which resumed)"}
+                       if any("resumed_from" in stages[n] for n in restore_stages) else {}),
                     "stages": {n: {"steps": stages[n]["last"].get("step"), "wall_s": stages[n]["wall_s"],
                                    **{k: stages[n][k] for k in ("resumed_from", "wall_s_note") if k in stages[n]}}
                                for n in restore_stages},

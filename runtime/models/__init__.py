@@ -84,7 +84,9 @@ def _figure_lines(name: str, figures: dict) -> list[str]:
 
 
 def _resumed(made: dict) -> str:
-    return f" ({made['wall_s_note']}: resumed from {made['resumed_from']})" if "resumed_from" in made else ""
+    if "resumed_from" in made:
+        return f" ({made['wall_s_note']}: resumed from {made['resumed_from']})"
+    return f" ({made['wall_s_note']})" if "wall_s_note" in made else ""
 
 
 def describe_builtin() -> list[str]:
