@@ -101,40 +101,42 @@ class _DeployedRestoreTask(TileRestoreTask):
 
 def train_restorer(out: Path, recipe: Recipe, loop: LoopOptions, world: World) -> dict[str, Any]:
     """The restorer into ``out`` (best.pt by validation score, last.pt); the last history row and timings."""
-    epochs = math.ceil(recipe.restore_steps / recipe.steps_per_epoch)
-    opts = replace(loop, out_dir=str(out), epochs=epochs, batch_size=recipe.restore_batch,
-                   max_steps=recipe.restore_steps, lr_schedule="cosine", seed=recipe.seed,
-                   val_every=max(1, epochs // 6))
-    torch.manual_seed(recipe.seed)
-    task = _DeployedRestoreTask(TileRestoreOptions(tile=recipe.restore_tile, widths=recipe.restore_widths),
-                                recipe.deploy_tile)
-    train_set = ScanTileDataset(restorer_photos(), recipe.restore_tile, recipe.steps_per_epoch * recipe.restore_batch,
-                                recipe.seed, train=True)
-    val_set = ScanTileDataset(HELD_OUT, recipe.deploy_tile, recipe.restore_val_tiles, recipe.seed, train=False)
     log.info("builtin restorer: %d steps of %d x %d-px tiles from %d photos (%s held out)", recipe.restore_steps,
              recipe.restore_batch, recipe.restore_tile, len(restorer_photos()), ", ".join(HELD_OUT))
-    return _timed(lambda: fit(task, train_set, val_set, opts, world))
+    return _fit_restorer(out, recipe, loop, world, TileRestoreOptions(tile=recipe.restore_tile,
+                                                                      widths=recipe.restore_widths),
+                         steps=recipe.restore_steps, seed=recipe.seed, validations=6)
 
 
 def train_precision(out: Path, start: Path, recipe: Recipe, loop: LoopOptions, world: World) -> dict[str, Any]:
     """The second restorer stage (docstring) into ``out``, from the weights of checkpoint ``start``."""
-    from .checkpoint import load_checkpoint, load_weights
+    log.info("builtin restorer, precision stage: %d steps from %s, fill-cost weight %g", recipe.precision_steps,
+             start, recipe.precision_fill_cost)
+    options = TileRestoreOptions(tile=recipe.restore_tile, widths=recipe.restore_widths, lr=recipe.precision_lr,
+                                 mask_pos_weight=recipe.precision_pos_weight,
+                                 fill_cost_weight=recipe.precision_fill_cost)
+    return {**_fit_restorer(out, recipe, loop, world, options, steps=recipe.precision_steps,
+                            seed=recipe.seed + 1, validations=3, start=start),  # seed: tiles stage 1 never drew
+            "started_from": str(start)}
 
-    epochs = math.ceil(recipe.precision_steps / recipe.steps_per_epoch)
-    seed = recipe.seed + 1  # tiles the first stage never drew
-    opts = replace(loop, out_dir=str(out), epochs=epochs, batch_size=recipe.restore_batch,
-                   max_steps=recipe.precision_steps, lr_schedule="cosine", seed=seed, val_every=max(1, epochs // 3))
+
+def _fit_restorer(out: Path, recipe: Recipe, loop: LoopOptions, world: World, options: TileRestoreOptions, *,
+                  steps: int, seed: int, validations: int, start: Path | None = None) -> dict[str, Any]:
+    """One restorer stage: ``steps`` on tiles drawn from ``seed``, validated ``validations`` times on the
+    held-out photos (always the same tiles), from fresh weights or from checkpoint ``start``'s."""
+    epochs = math.ceil(steps / recipe.steps_per_epoch)
+    opts = replace(loop, out_dir=str(out), epochs=epochs, batch_size=recipe.restore_batch, max_steps=steps,
+                   lr_schedule="cosine", seed=seed, val_every=max(1, epochs // validations))
     torch.manual_seed(seed)
-    task = _DeployedRestoreTask(TileRestoreOptions(tile=recipe.restore_tile, widths=recipe.restore_widths,
-                                                   lr=recipe.precision_lr, mask_pos_weight=recipe.precision_pos_weight,
-                                                   fill_cost_weight=recipe.precision_fill_cost), recipe.deploy_tile)
-    load_weights(task.nets["restorer"], load_checkpoint(start)["model"], start, "restorer")
+    task = _DeployedRestoreTask(options, recipe.deploy_tile)
+    if start is not None:
+        from .checkpoint import load_checkpoint, load_weights
+
+        load_weights(task.nets["restorer"], load_checkpoint(start)["model"], start, "restorer")
     train_set = ScanTileDataset(restorer_photos(), recipe.restore_tile, recipe.steps_per_epoch * recipe.restore_batch,
                                 seed, train=True)
     val_set = ScanTileDataset(HELD_OUT, recipe.deploy_tile, recipe.restore_val_tiles, recipe.seed, train=False)
-    log.info("builtin restorer, precision stage: %d steps from %s, fill-cost weight %g", recipe.precision_steps,
-             start, recipe.precision_fill_cost)
-    return {**_timed(lambda: fit(task, train_set, val_set, opts, world)), "started_from": str(start)}
+    return _timed(lambda: fit(task, train_set, val_set, opts, world))
 
 
 def train_colorizer(out: Path, recipe: Recipe, loop: LoopOptions, world: World) -> dict[str, Any]:
