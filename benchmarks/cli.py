@@ -7,6 +7,7 @@
     revive-bench parity       [MODELS] [--backends ...] [--images 16]       (exit 1 below thresholds)
     revive-bench train-speed  [--models pix2pix,restore,colorize] [--batch 32] [--amp fp32,bf16] ...
     revive-bench restore-quality [--inputs DIR --truth DIR] [--engine MODEL] [--baseline classical]
+    revive-bench damage-types [--engine MODEL] [--fill F]  (each kind of damage alone: found, left)
     revive-bench flicker      [--video FILE] [--engine MODEL ...] [--stand-in]  (film colour: smoothing vs per frame)
     revive-bench summary      (rewrites benchmarks/RESULTS.md from benchmarks/results/*/)
 
@@ -198,6 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="", help="suffix for result file names (restore_quality-TAG.json ...)")
     p.add_argument("-v", "--verbose", action="store_true")
 
+    p = sub.add_parser("damage-types", help="per kind of damage (scan scratches, hairs, dust, folds, polygons; "
+                                            "film dust and scratch): the share a restorer finds, the error left")
+    p.add_argument("--engine", default="builtin:restore", metavar="MODEL",
+                   help="a restore model as runtime-infer takes it (default builtin:restore)")
+    p.add_argument("--fill", choices=("model", "classical"), default=None,
+                   help="runtime-infer's --fill (default: runtime-infer's)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where ONNX models run")
+    p.add_argument("--keep-outputs", type=Path, metavar="DIR", help="keep the pictures and outputs here")
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<machine>/)")
+    p.add_argument("--tag", default="", help="suffix for result file names (damage_types-TAG.json ...)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
     p = sub.add_parser("flicker", help="films: chroma flicker and colourfulness with and without temporal "
                                        "smoothing, colour across cuts, frames/s against a PNG folder, memory")
     p.add_argument("--video", type=Path, help="a film to measure (default: a synthetic old film made here)")
@@ -256,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.restore_quality(args, command)
         if args.command == "flicker":
             return commands.flicker(args, command)
+        if args.command == "damage-types":
+            return commands.damage_types(args, command)
         with tempfile.TemporaryDirectory(prefix="revive-bench.") as tmp:
             workdir = args.workdir or Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)

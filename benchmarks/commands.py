@@ -12,8 +12,8 @@ from revive.runtime.errors import UserError
 from . import report
 from .backends import Models, parse_names
 
-__all__ = ["USER_ERRORS", "UserError", "files", "flicker", "models_from_args", "parity", "ray", "restore_quality",
-           "serve", "speed", "summary", "train_speed"]
+__all__ = ["USER_ERRORS", "UserError", "damage_types", "files", "flicker", "models_from_args", "parity", "ray",
+           "restore_quality", "serve", "speed", "summary", "train_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,26 @@ def restore_quality(args: argparse.Namespace, command: str) -> int:
             log.info("  %-18s mask IoU %.3f, damaged-region MAE %.2f, undamaged change %.3f", name, m["mask_iou"],
                      m["mae_damaged_output"], m["change_undamaged"])
     return 1 if data["failed"] else 0
+
+
+def damage_types(args: argparse.Namespace, command: str) -> int:
+    from revive.runtime.fill import DEFAULT_FILL
+
+    from .damage_types import damage_markdown, run_damage_types
+
+    if not args.engine.startswith("builtin:") and not Path(args.engine).is_file():
+        raise UserError(f"--engine {args.engine}: no such file")
+    try:
+        result = run_damage_types(args.engine, args.fill or DEFAULT_FILL, args.device, args.keep_outputs)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    data = report.write_results("damage_types", command, result,
+                                lambda d: damage_markdown(d, report.machine_line(d["machine"])), out=args.out,
+                                tag=args.tag)
+    for kind, k in data["kinds"].items():
+        log.info("%-20s found %5.1f %%, error %5.1f -> %5.1f levels, undamaged change %.3f", kind,
+                 100 * k["found_share"], k["mae_input"], k["mae_output"], k["change_undamaged"])
+    return 0
 
 
 def flicker(args: argparse.Namespace, command: str) -> int:

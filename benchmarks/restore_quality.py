@@ -43,8 +43,8 @@ from revive.runtime.color import rgb_to_gray
 from revive.runtime.inputs import DEFAULT_EXTS
 from revive.runtime.fill import DEFAULT_FILL, FILLS
 
-__all__ = ["BASELINES", "MASK_THRESHOLD", "METRICS", "quality_markdown", "run_restore_quality", "score_pair",
-           "true_mask"]
+__all__ = ["BASELINES", "MASK_THRESHOLD", "METRICS", "quality_markdown", "run_engines", "run_restore_quality",
+           "score_pair", "true_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _gray(path: Path) -> np.ndarray:
             np.asarray(image.convert("RGB")))
 
 
-def _run_engines(engines: list[str | Path], inputs: Path, out: Path, device: str, fill: str) -> dict[str, Any]:
+def run_engines(engines: list[str | Path], inputs: Path, out: Path, device: str, fill: str) -> dict[str, Any]:
     """runtime-infer (library entry point) on ``inputs`` with ``--fill fill``; its throughput figures back."""
     from revive.runtime.infer import InferOptions, infer_files
     from revive.runtime.layout import LayoutOptions
@@ -168,11 +168,11 @@ def run_restore_quality(inputs: Path | None, truth: Path | None, engines: list[s
         for engine in engines:
             resolve_model(engine)  # a builtin: name that is not there fails here, with its one line
         out = root / "outputs"
-        run = _run_engines(engines, inputs, out, device, fill)
-        speed = run if len(engines) == 1 else _run_engines(engines[:1], inputs, root / "restore_only", device, fill)
+        run = run_engines(engines, inputs, out, device, fill)
+        speed = run if len(engines) == 1 else run_engines(engines[:1], inputs, root / "restore_only", device, fill)
         other = next(f for f in FILLS if f != fill)
         if baseline:
-            _run_engines(engines, inputs, root / f"fill_{other}", device, other)
+            run_engines(engines, inputs, root / f"fill_{other}", device, other)
         if baseline:
             from .classical import DETECTOR  # fails early, naming the extra, when OpenCV is missing
         rows, failed = [], []

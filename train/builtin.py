@@ -39,6 +39,7 @@ import torch
 
 from .distributed import World
 from .loop import LoopOptions, fit
+from .scan_damage import TRAINING, DamageRanges
 from .scan_data import HELD_OUT, ScanTileDataset, restorer_photos
 from .tile_restore_task import TileRestoreOptions, TileRestoreTask
 
@@ -63,6 +64,7 @@ class Recipe:
     precision_lr: float = 5e-4
     precision_fill_cost: float = 24.0  # measured against 4 and 16 (README "Bundled models")
     precision_pos_weight: float = 4.0  # damaged pixels' BCE weight there (2 in the first stage)
+    precision_long_scratches: float = 0.0  # straight scratches across the tile per 128 x 128 px in its tiles
     color_size: int = 128
     color_ngf: int = 16
     color_epochs: int = 12
@@ -115,13 +117,15 @@ def train_precision(out: Path, start: Path, recipe: Recipe, loop: LoopOptions, w
     options = TileRestoreOptions(tile=recipe.restore_tile, widths=recipe.restore_widths, lr=recipe.precision_lr,
                                  mask_pos_weight=recipe.precision_pos_weight,
                                  fill_cost_weight=recipe.precision_fill_cost)
+    ranges = replace(TRAINING, long_scratches=recipe.precision_long_scratches)
     return {**_fit_restorer(out, recipe, loop, world, options, steps=recipe.precision_steps,
-                            seed=recipe.seed + 1, validations=3, start=start),  # seed: tiles stage 1 never drew
-            "started_from": str(start)}
+                            seed=recipe.seed + 1, validations=3, start=start, ranges=ranges),
+            "started_from": str(start)}  # seed + 1: tiles stage 1 never drew
 
 
 def _fit_restorer(out: Path, recipe: Recipe, loop: LoopOptions, world: World, options: TileRestoreOptions, *,
-                  steps: int, seed: int, validations: int, start: Path | None = None) -> dict[str, Any]:
+                  steps: int, seed: int, validations: int, start: Path | None = None,
+                  ranges: DamageRanges = TRAINING) -> dict[str, Any]:
     """One restorer stage: ``steps`` on tiles drawn from ``seed``, validated ``validations`` times on the
     held-out photos (always the same tiles), from fresh weights or from checkpoint ``start``'s."""
     epochs = math.ceil(steps / recipe.steps_per_epoch)
@@ -134,7 +138,7 @@ def _fit_restorer(out: Path, recipe: Recipe, loop: LoopOptions, world: World, op
 
         load_weights(task.nets["restorer"], load_checkpoint(start)["model"], start, "restorer")
     train_set = ScanTileDataset(restorer_photos(), recipe.restore_tile, recipe.steps_per_epoch * recipe.restore_batch,
-                                seed, train=True)
+                                seed, train=True, ranges=ranges)
     val_set = ScanTileDataset(HELD_OUT, recipe.deploy_tile, recipe.restore_val_tiles, recipe.seed, train=False)
     return _timed(lambda: fit(task, train_set, val_set, opts, world))
 

@@ -42,6 +42,8 @@ class DamageRanges:
     scratch_width: tuple[float, float] = (1.0, 5.0)
     scratch_length: tuple[float, float] = (12.0, 160.0)
     hairs: float = 0.5
+    long_scratches: float = 0.0  # film's kind: straight, across the whole picture, 1-3 px (off in TRAINING)
+    long_scratch_width: tuple[float, float] = (1.0, 3.0)
     dust: float = 6.0
     dust_radius: tuple[float, float] = (0.7, 7.0)
     folds: float = 0.35
@@ -146,6 +148,14 @@ def _scratches(c: _Canvas, rng: np.random.Generator, r: DamageRanges, area: floa
         width = float(rng.uniform(1.0, 2.2))
         pts = _polyline(rng, rng.uniform(0, 1, 2) * size, _log_uniform(rng, r.scratch_length), 12, np.pi / 5)
         c.lay(pts, _line(width), rng, r, width, _tone(rng, r))
+    if r.long_scratches > 0:  # drawn only when asked: the draws above stay those of earlier recipes
+        reach = float(np.hypot(c.w, c.h))
+        for _ in range(_count(rng, r.long_scratches, area)):
+            width = _log_uniform(rng, r.long_scratch_width)
+            angle = rng.uniform(0, np.pi)
+            direction = reach * np.array([np.cos(angle), np.sin(angle)])
+            centre = rng.uniform(0, 1, 2) * size
+            c.lay(np.array([centre - direction, centre + direction]), _line(width), rng, r, width, _tone(rng, r))
 
 
 def _dust(c: _Canvas, rng: np.random.Generator, r: DamageRanges, area: float) -> None:

@@ -73,3 +73,16 @@ def test_tiles_are_native_or_enlarged_windows_and_examples_repeat():
     assert not np.array_equal(a["damaged"], data[(4, 3)]["damaged"])  # another epoch, other damage
     assert a["input"].shape == (1, 64, 64) and float(a["input"].abs().max()) <= 1.0
     assert scan_damage.REFERENCE_AREA == 128 * 128
+
+
+def test_long_scratches_cross_the_whole_picture():
+    plain = replace(TRAINING, clean_share=0.0, scratches=0.0, hairs=0.0, dust=0.0, folds=0.0, polygons=0.0,
+                    fade_share=0.0, grain_share=0.0, opaque_share=1.0)
+    assert not draw_scan_damage(FLAT, np.random.default_rng(3), plain).mask.any()
+    spans = []
+    for seed in range(6):
+        mask = draw_scan_damage(FLAT, np.random.default_rng(seed), replace(plain, long_scratches=2.0)).mask
+        if mask.any():
+            ys, xs = np.nonzero(mask)
+            spans.append(max(np.ptp(ys), np.ptp(xs)) + 1)
+    assert spans and min(spans) >= 250  # edge to edge of the 256-px picture

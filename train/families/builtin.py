@@ -30,6 +30,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="weight of that cost in the second stage's loss")
     g.add_argument("--precision-pos-weight", type=float, default=Recipe.precision_pos_weight,
                    help="BCE weight of damaged pixels in the second stage")
+    g.add_argument("--precision-long-scratches", type=float, default=Recipe.precision_long_scratches,
+                   help="straight scratches across the whole tile, per 128 x 128 px, added to the second stage's "
+                        "tiles (film's persistent scratch is one)")
     g.add_argument("--colorize-epochs", type=int, default=Recipe.color_epochs, help="colorizer epochs")
     g.add_argument("--bundle", action="store_true",
                    help="copy the two ONNX models into this installation's revive/runtime/models/ when done "
@@ -43,6 +46,7 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
             (args.precision_steps >= 0, "--precision-steps must be 0 or more"),
             (args.precision_fill_cost >= 0, "--precision-fill-cost must be 0 or more"),
             (args.precision_pos_weight > 0, "--precision-pos-weight must be above 0"),
+            (args.precision_long_scratches >= 0, "--precision-long-scratches must be 0 or more"),
             (args.colorize_epochs >= 1, "--colorize-epochs must be at least 1")]
 
 
