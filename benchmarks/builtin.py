@@ -33,12 +33,30 @@ from PIL import Image
 from revive.runtime.errors import UsageError
 from revive.runtime.files import write_atomic
 
-__all__ = ["MAX_BATCH", "colorizer_figures", "run"]
+__all__ = ["MAX_BATCH", "colorizer_figures", "recipe_command", "run"]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 32
 STAGES = ("restore", "precision", "colorize")  # in training order (train/builtin.py)
 _ROOT = Path(__file__).resolve().parents[1]
+
+
+# revive-train builtin's flags for the recipe fields it sets
+_FLAGS = {"restore_steps": "--restore-steps", "precision_steps": "--precision-steps",
+          "precision_fill_cost": "--precision-fill-cost", "precision_pos_weight": "--precision-pos-weight",
+          "precision_long_scratches": "--precision-long-scratches", "color_epochs": "--colorize-epochs",
+          "seed": "--seed"}
+
+
+def recipe_command(out: Path, recipe) -> str:
+    """The ``revive-train builtin`` command line that trains ``recipe`` (flags for what differs from the
+    default recipe), as the cards record it."""
+    from revive.train.builtin import Recipe
+
+    default = Recipe()
+    flags = [f"{flag} {getattr(recipe, field)}" for field, flag in _FLAGS.items()
+             if getattr(recipe, field) != getattr(default, field)]
+    return " ".join(["revive-train builtin --out", str(out), *flags])
 
 
 def _commit() -> str:
@@ -184,7 +202,7 @@ def run(args, loop, world) -> str:
                "colorize": colorizer_figures(models["colorize"], out / "eval_colorize")}
     from revive.train.scan_data import HELD_OUT, restorer_photos
 
-    common = {"command": "revive-train builtin --out " + str(out), "recipe": recipe.to_dict(), "commit": commit,
+    common = {"command": recipe_command(out, recipe), "recipe": recipe.to_dict(), "commit": commit,
               "machine": _machine(), "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "held_out": list(HELD_OUT)}
     restore_stages = [name for name in ("restore", "precision") if name in stages]

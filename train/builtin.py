@@ -60,11 +60,12 @@ class Recipe:
     restore_widths: tuple[int, ...] = (12, 16, 32, 64)
     restore_val_tiles: int = 96
     steps_per_epoch: int = 100
-    precision_steps: int = 0  # the second stage (docstring), off: it misses straight scratches (README)
+    precision_steps: int = 6000  # the second stage (docstring; 0: none)
     precision_lr: float = 5e-4
-    precision_fill_cost: float = 24.0  # measured against 4 and 16 (README "Bundled models")
+    precision_fill_cost: float = 24.0  # measured against 4, 16 and 32 (README "Bundled models")
     precision_pos_weight: float = 4.0  # damaged pixels' BCE weight there (2 in the first stage)
-    precision_long_scratches: float = 0.0  # straight scratches across the tile per 128 x 128 px in its tiles
+    precision_long_scratches: float = 1.0  # straight scratches across the tile per 128 x 128 px in its tiles:
+    # without them the stage learns to leave a film's persistent scratch (README)
     color_size: int = 128
     color_ngf: int = 16
     color_epochs: int = 12

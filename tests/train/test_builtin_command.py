@@ -23,6 +23,9 @@ def test_builtin_trains_exports_and_cards_both_models_and_a_rerun_reuses_them(tm
     restore_made = read_onnx_card(onnx.load(str(out / "restore.onnx"))).provenance
     assert restore_made["steps"] == 30 and restore_made["figures"]["fill"] in ("model", "classical")
     assert {n: s["steps"] for n, s in restore_made["stages"].items()} == {"restore": 20, "precision": 10}
+    # the card's command is the one that makes this recipe again: the flags that differ from the defaults
+    assert restore_made["command"] == (f"revive-train builtin --out {out} --restore-steps 20 --precision-steps 10 "
+                                       "--colorize-epochs 2")
     stamps = {s: (out / s / "stage.json").stat().st_mtime_ns for s in ("restore", "precision", "colorize")}
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="revive"):
