@@ -7,12 +7,13 @@ colorizer. Both come from this recipe and nothing else, on a 2-core CPU, so anyo
   the runtime restores several Mpx/s of scan on two cores) on ``RESTORE_TILE``-px windows of
   scikit-image's photos at their own resolution or enlarged (train/scan_data.py), damaged at scan scale
   (train/scan_damage.py), for ``RESTORE_STEPS`` steps of ``RESTORE_BATCH`` tiles with a one-cycle rate
-  (train/tile_restore_task.py says what the losses score). A second stage can follow
-  (``precision_steps`` > 0, ``revive-train builtin --precision-steps N``): more steps from that stage's best
-  checkpoint, at a lower rate, on tiles of a new seed, with false detections weighted by what filling them
-  would change (``fill_cost_weight``). It stops the restorer taking highlights and specks for damage, but it
-  also makes it miss part of a long straight scratch, so the bundled restorer is the first stage alone
-  (README "Bundled models" has the figures of both). It is exported
+  (train/tile_restore_task.py says what the losses score), then a second stage
+  (``precision_steps``; 0: none): more steps from that stage's best checkpoint, at a lower rate, on tiles of
+  a new seed, with false detections weighted by what filling them would change (``fill_cost_weight``) and
+  straight scratches across the whole tile added to its draws (``precision_long_scratches``). The fill cost
+  stops the restorer taking highlights and specks for damage; alone it also taught it to leave a film's
+  long straight scratch, which the added scratches mostly undo (README "Bundled models" has the figures).
+  The restorer is exported
   for ``DEPLOY_TILE``-px tiles: the network is fully convolutional, and a larger tile wastes less on the
   overlap of its neighbours.
 - **colorizer**: pix2pix in Lab mode (L -> ab; train/pix2pix_task.py) with ``COLOR_NGF`` base filters at

@@ -83,6 +83,12 @@ def _figure_lines(name: str, figures: dict) -> list[str]:
             f"colour similarity {figures['color_similarity']:.3f} (gray input {figures['color_similarity_gray']:.3f})"]
 
 
+def _stage_order(item: tuple[str, dict]) -> tuple[int, str]:
+    """Stages in the order they were trained (a card's JSON keeps its keys sorted)."""
+    order = ("restore", "precision", "colorize")
+    return (order.index(item[0]) if item[0] in order else len(order), item[0])
+
+
 def _resumed(made: dict) -> str:
     if "resumed_from" in made:
         return f" ({made['wall_s_note']}: resumed from {made['resumed_from']})"
@@ -113,7 +119,7 @@ def describe_builtin() -> list[str]:
                       + _resumed(made)]
             if made.get("stages"):
                 lines.append("  stages: " + "; ".join(f"{stage} {done.get('steps')} steps, {done.get('wall_s')} s"
-                                                       + _resumed(done) for stage, done in made["stages"].items()))
+                                                       + _resumed(done) for stage, done in sorted(made["stages"].items(), key=_stage_order)))
             lines += [f"  {line}" for line in _figure_lines(name, made.get("figures", {}))]
         lines.append("")
     return lines

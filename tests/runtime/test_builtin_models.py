@@ -55,7 +55,7 @@ def test_list_models_shows_card_facts_and_figures(capsys):
     assert runtime_infer(["--list-models"]) == 0
     text = capsys.readouterr().out
     for needle in ("builtin:restore", "builtin:colorize", "tile_unet_restorer", "classical", "Mpx/s", "PSNR",
-                   "revive-train builtin", "stages: restore 24000 steps"):
+                   "revive-train builtin", "stages: restore 24000 steps, 2982.5 s; precision 6000 steps"):
         assert needle in text, needle
 
 
