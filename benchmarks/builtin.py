@@ -175,7 +175,8 @@ def run(args, loop, world) -> str:
     out.mkdir(parents=True, exist_ok=True)
     recipe = Recipe(restore_steps=args.restore_steps, precision_steps=args.precision_steps,
                     precision_fill_cost=args.precision_fill_cost, precision_pos_weight=args.precision_pos_weight,
-                    precision_long_scratches=args.precision_long_scratches, color_epochs=args.colorize_epochs, seed=args.seed)
+                    precision_long_scratches=args.precision_long_scratches, color_epochs=args.colorize_epochs,
+                    seed=args.seed)
     resume = _resume_stage(out, loop.resume)
     loop = replace(loop, overwrite=True, resume="")  # the stages' own folders; OUT was checked by revive-train
     trainers = {"restore": lambda lp: train_restorer(out / "restore", recipe, lp, world),

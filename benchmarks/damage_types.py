@@ -31,10 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from revive.runtime.encode import encode
-from revive.runtime.files import write_atomic
-
 from .restore_quality import MASK_THRESHOLD, run_engines
+from .scan_set import enlarged, save_gray
 
 __all__ = ["FILM_SIZES", "KIND_COUNTS", "SCALES", "SEED", "damage_markdown", "run_damage_types"]
 
@@ -43,11 +41,6 @@ SCALES = (2, 3)
 KIND_COUNTS = {"scratches": 1.0, "hairs": 0.5, "dust": 4.0, "folds": 0.05, "polygons": 0.15}
 FILM_SIZES = ((320, 240), (960, 720))
 _COUNT_FIELDS = tuple(KIND_COUNTS)  # the DamageRanges fields that count marks of each kind
-
-
-def _save(path: Path, gray: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, encode(Image.fromarray(gray, "L"), "png"))
 
 
 def _scan_pictures(scales: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -59,11 +52,11 @@ def _scan_pictures(scales: tuple[int, ...]) -> list[dict[str, Any]]:
     for photo in HELD_OUT:
         gray = photo_gray(photo)
         for scale in scales:
-            big = np.asarray(Image.fromarray(gray).resize((gray.shape[1] * scale, gray.shape[0] * scale),
-                                                          Image.Resampling.LANCZOS))
+            big = enlarged(gray, scale)
             for k, (kind, count) in enumerate(KIND_COUNTS.items()):
                 ranges = replace(EVALUATION, **{f: (count if f == kind else 0.0) for f in _COUNT_FIELDS})
-                drawn = draw_scan_damage(big, np.random.default_rng([SEED, sum(map(ord, photo)), scale, k]), ranges)
+                rng = np.random.default_rng([SEED, sum(map(ord, photo)), scale, k])
+                drawn = draw_scan_damage(big, rng, ranges)
                 pictures.append({"name": f"{kind}_{photo}_x{scale}", "kind": kind, "damaged": drawn.damaged,
                                  "truth": drawn.base, "masks": {kind: drawn.mask}})
     return pictures
@@ -100,7 +93,7 @@ def run_damage_types(engine: str, fill: str, device: str = "auto", keep: Path | 
     with tempfile.TemporaryDirectory(prefix="revive-damage-types.") as tmp:
         root = Path(keep or tmp)
         for p in pictures:
-            _save(root / "inputs" / f"{p['name']}.png", p["damaged"])
+            save_gray(root / "inputs" / f"{p['name']}.png", p["damaged"])
         run = run_engines([engine], root / "inputs", root / "outputs", device, fill)
         totals: dict[str, dict[str, float]] = {}
         images = []

@@ -22,15 +22,22 @@ from revive.runtime.encode import encode
 from revive.train.scan_damage import EVALUATION, draw_scan_damage
 from revive.train.scan_data import HELD_OUT, photo_gray
 
-__all__ = ["SCALES", "SCAN_SEED", "build_scan_set"]
+__all__ = ["SCALES", "SCAN_SEED", "build_scan_set", "enlarged", "save_gray"]
 
 SCAN_SEED = 2027
 SCALES = (2, 3, 4)
 
 
-def _save(path: Path, gray: np.ndarray) -> None:
+def save_gray(path: Path, gray: np.ndarray) -> None:
+    """A uint8 H x W gray as a PNG, written atomically (its folder made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, encode(Image.fromarray(gray, "L"), "png"))
+
+
+def enlarged(gray: np.ndarray, scale: int) -> np.ndarray:
+    """``gray`` enlarged ``scale`` times with Lanczos, as a scan of a small print."""
+    return np.asarray(Image.fromarray(gray).resize((gray.shape[1] * scale, gray.shape[0] * scale),
+                                                   Image.Resampling.LANCZOS))
 
 
 def build_scan_set(folder: Path, photos: tuple[str, ...] = HELD_OUT, scales: tuple[int, ...] = SCALES,
@@ -41,12 +48,11 @@ def build_scan_set(folder: Path, photos: tuple[str, ...] = HELD_OUT, scales: tup
         gray = photo_gray(photo)
         for scale in scales:
             name = f"{photo}_x{scale}"
-            big = np.asarray(Image.fromarray(gray).resize((gray.shape[1] * scale, gray.shape[0] * scale),
-                                                          Image.Resampling.LANCZOS))
+            big = enlarged(gray, scale)
             rng = np.random.default_rng([seed, sum(map(ord, photo)), scale])
             drawn = draw_scan_damage(big, rng, EVALUATION)
-            _save(folder / "inputs" / f"{name}.png", drawn.damaged)
-            _save(folder / "truth" / f"{name}.png", drawn.base)
+            save_gray(folder / "inputs" / f"{name}.png", drawn.damaged)
+            save_gray(folder / "truth" / f"{name}.png", drawn.base)
             rows.append({"image": name, "size": f"{big.shape[1]}x{big.shape[0]}",
                          "damaged_share": float(drawn.mask.mean())})
     return rows

@@ -121,8 +121,9 @@ def train_precision(out: Path, start: Path, recipe: Recipe, loop: LoopOptions, w
                                  fill_cost_weight=recipe.precision_fill_cost)
     ranges = replace(TRAINING, long_scratches=recipe.precision_long_scratches)
     return {**_fit_restorer(out, recipe, loop, world, options, steps=recipe.precision_steps,
-                            seed=recipe.seed + 1, validations=3, start=start, ranges=ranges),
-            "started_from": str(start)}  # seed + 1: tiles stage 1 never drew
+                            seed=recipe.seed + 1,  # tiles stage 1 never drew
+                            validations=3, start=start, ranges=ranges),
+            "started_from": str(start)}
 
 
 def _fit_restorer(out: Path, recipe: Recipe, loop: LoopOptions, world: World, options: TileRestoreOptions, *,

@@ -118,8 +118,9 @@ def describe_builtin() -> list[str]:
                       f"{made.get('machine', {}).get('cpus')} x {made.get('machine', {}).get('cpu')}"
                       + _resumed(made)]
             if made.get("stages"):
+                stages = sorted(made["stages"].items(), key=_stage_order)
                 lines.append("  stages: " + "; ".join(f"{stage} {done.get('steps')} steps, {done.get('wall_s')} s"
-                                                       + _resumed(done) for stage, done in sorted(made["stages"].items(), key=_stage_order)))
+                                                       + _resumed(done) for stage, done in stages))
             lines += [f"  {line}" for line in _figure_lines(name, made.get("figures", {}))]
         lines.append("")
     return lines
